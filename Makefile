@@ -1,0 +1,55 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint install browser bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/idp db upgrade
+	$(BIN)/idp tenant apply tenants/demo.toml --announce
+	$(BIN)/idp serve --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the end-to-end tests; installed here so a fresh machine needs nothing else.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || { echo "ERROR: could not install chromium; the browser tests cannot run" >&2; exit 1; }; }
+
+# PostgreSQL runs when a server answers on 127.0.0.1:5432; under CI it must.
+test: $(STAMP) browser lint
+	@if $(BIN)/python -m tests.pg_probe "$(PG_URL)"; then \
+	  echo "PostgreSQL answers: the suite runs on SQLite and PostgreSQL"; \
+	  IDP_TEST_DATABASE_URL="$(PG_URL)" IDP_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS); \
+	elif [ -n "$$CI" ]; then \
+	  echo "ERROR: CI expects PostgreSQL on 127.0.0.1:5432 and none answers" >&2; exit 1; \
+	else \
+	  echo "No PostgreSQL on 127.0.0.1:5432: the suite runs on SQLite only"; \
+	  $(BIN)/pytest $(PYTEST_ARGS); \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check idp tests migrations $(wildcard bench)
+	$(BIN)/mypy idp
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.token_endpoint
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

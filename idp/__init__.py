@@ -1,0 +1,1 @@
+"""Portcullis: a multi-tenant OpenID Connect identity provider."""

@@ -1,0 +1,1 @@
+"""People: users, pools, passwords and email rules."""

@@ -1,0 +1,141 @@
+"""Creating users and checking their passwords; every look-up takes the tenant."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from idp import clock
+from idp.accounts.emails import InvalidEmail, normalize_email, validate_email
+from idp.accounts.models import POOLS, User
+from idp.accounts.passwords import (
+    MAX_PASSWORD_LENGTH,
+    WeakPassword,
+    check_password_strength,
+    hash_password,
+    verify_password,
+)
+from idp.crypto import random_token
+from idp.db import db
+from idp.tenancy.models import Tenant
+
+MAX_NAME_LENGTH = 200
+MAX_USERNAME_LENGTH = 150
+
+
+class AccountError(ValueError):
+    """A user cannot be created or changed as asked; the message says why."""
+
+
+def create_user(
+    tenant: Tenant,
+    *,
+    email: str,
+    password: str | None = None,
+    name: str | None = None,
+    pool: str = "staff",
+    username: str | None = None,
+    email_verified: bool = False,
+) -> User:
+    """Create a user (the caller commits). Raises AccountError naming the conflict."""
+    if pool not in POOLS:
+        raise AccountError(f"pool must be one of {', '.join(POOLS)}")
+    try:
+        email = validate_email(email)
+        if password is not None:
+            check_password_strength(password, email)
+    except (InvalidEmail, WeakPassword) as exc:
+        raise AccountError(str(exc)) from exc
+    existing = find_user_by_email(tenant, pool, email)
+    if existing is not None:
+        raise AccountError(
+            f"the email {email} already belongs to {pool} account {existing.sub} in '{tenant.account}'"
+        )
+    if username is not None:
+        username = _validate_username(username)
+        if find_user_by_username(tenant, pool, username) is not None:
+            raise AccountError(f"the username {username} is already taken in '{tenant.account}'")
+    now = clock.now()
+    user = User(
+        tenant_id=tenant.id,
+        pool=pool,
+        sub=random_token(16),
+        email=email,
+        email_normalized=normalize_email(email),
+        email_verified=email_verified,
+        username=username,
+        username_normalized=username.lower() if username else None,
+        name=_validate_name(name),
+        password_hash=hash_password(password) if password is not None else None,
+        password_changed_at=now if password is not None else None,
+        created_at=now,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def find_user_by_email(tenant: Tenant, pool: str, email: str) -> User | None:
+    return db.session.execute(
+        select(User).where(
+            User.tenant_id == tenant.id,
+            User.pool == pool,
+            User.email_normalized == normalize_email(email),
+        )
+    ).scalar_one_or_none()
+
+
+def find_user_by_username(tenant: Tenant, pool: str, username: str) -> User | None:
+    return db.session.execute(
+        select(User).where(
+            User.tenant_id == tenant.id,
+            User.pool == pool,
+            User.username_normalized == username.strip().lower(),
+        )
+    ).scalar_one_or_none()
+
+
+def get_user(tenant: Tenant, user_id: str) -> User | None:
+    return db.session.execute(
+        select(User).where(User.tenant_id == tenant.id, User.id == user_id)
+    ).scalar_one_or_none()
+
+
+def authenticate(tenant: Tenant, pool: str, identifier: str, password: str) -> User | None:
+    """The user whose email (or legacy username) and password match, else None.
+
+    Unknown identifiers cost one password verification too, so timing does not tell whether an
+    account exists. A correct password under an outdated hash is re-hashed (the caller commits).
+    """
+    key = identifier.strip().lower()
+    user = None
+    if key and len(password) <= MAX_PASSWORD_LENGTH:
+        user = db.session.execute(
+            select(User)
+            .where(User.tenant_id == tenant.id, User.pool == pool)
+            .where(or_(User.email_normalized == key, User.username_normalized == key))
+            # Usernames cannot contain '@' and emails must: at most one row matches.
+        ).scalar_one_or_none()
+    result = verify_password(user.password_hash if user else None, password[:MAX_PASSWORD_LENGTH])
+    if user is None or not result.ok:
+        return None
+    if result.needs_upgrade:
+        user.password_hash = hash_password(password)
+    return user
+
+
+def _validate_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME_LENGTH:
+        raise AccountError(f"a name is at most {MAX_NAME_LENGTH} characters")
+    return name or None
+
+
+def _validate_username(username: str) -> str:
+    username = username.strip()
+    if not username or len(username) > MAX_USERNAME_LENGTH or any(c.isspace() for c in username):
+        raise AccountError(f"a username is 1 to {MAX_USERNAME_LENGTH} characters without spaces")
+    if "@" in username:
+        raise AccountError("a username cannot contain '@' (that would read as an email address)")
+    return username

@@ -1,0 +1,85 @@
+"""create_app: the only place that wires Portcullis together."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from idp import clock
+from idp.config import PROJECT_ROOT, Config, load_config
+from idp.crypto import Keyring
+from idp.db import db
+from idp.sessions.web import load_browser_session
+from idp.tenancy.context import load_tenant
+from idp.tenancy.middleware import TenantRouter
+from idp.web import csrf, errors
+from idp.web.headers import add_security_headers
+
+# Forms here hold an email and a password; nothing legitimate comes near this size.
+MAX_CONTENT_LENGTH = 64 * 1024
+
+
+def create_app(config: Config | None = None, **overrides: Any) -> Flask:
+    config = config or load_config()
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(
+        IDP=config,
+        SQLALCHEMY_DATABASE_URI=config.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(config.database_url),
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        MAX_FORM_MEMORY_SIZE=MAX_CONTENT_LENGTH,
+    )
+    app.config.update(overrides)
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    clock.init_app(app)
+    app.extensions["idp.keyring"] = Keyring(config.master_key)
+
+    app.before_request(load_tenant)
+    app.before_request(load_browser_session)
+    app.before_request(csrf.protect)
+    app.after_request(csrf.set_cookie)
+    app.after_request(add_security_headers)
+    app.jinja_env.globals["csrf_token"] = csrf.csrf_token
+    errors.init_app(app)
+    _register_blueprints(app)
+
+    app.wsgi_app = TenantRouter(app.wsgi_app, config)  # type: ignore[method-assign]
+    if config.trust_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from idp.login.views import bp as login_bp
+    from idp.tenancy.views import bp as tenancy_bp
+
+    app.register_blueprint(tenancy_bp)
+    app.register_blueprint(login_bp)
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """SQLite: enforce foreign keys and let readers and one writer work at once."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()

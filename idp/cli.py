@@ -1,0 +1,259 @@
+"""The operator interface, `idp` (DESIGN.md §Operator interface). Scripts depend on it.
+
+Every command prints one line on success (or one JSON object with --json) and, on failure, one
+line starting with "error:" on standard error and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from flask import Flask
+from sqlalchemy.exc import IntegrityError
+
+from idp.config import ConfigError
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+def fail(message: str, status: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(status)
+
+
+def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(data, sort_keys=True) if as_json else text)
+
+
+@contextmanager
+def app_context() -> Iterator[Flask]:
+    from idp.app import create_app
+    from idp.db import db
+
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        fail(str(exc))
+    with app.app_context():
+        try:
+            yield app
+        except IntegrityError:
+            db.session.rollback()
+            fail("the change conflicts with existing data (it may have been made concurrently)")
+
+
+def domain_errors() -> tuple[type[Exception], ...]:
+    from idp.accounts.service import AccountError
+    from idp.oauth.client_metadata import ClientMetadataError
+    from idp.tenancy.service import TenantError
+    from idp.tenancy.tenant_file import TenantFileError
+
+    return (AccountError, ClientMetadataError, TenantError, TenantFileError)
+
+
+def guarded(func: Callable[..., None]) -> Callable[..., None]:
+    """Turn a domain error into one 'error:' line and exit status 1."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            func(*args, **kwargs)
+        except domain_errors() as exc:
+            fail(str(exc))
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Portcullis, a multi-tenant OpenID Connect identity provider."""
+
+
+@main.group("db")
+def db_group() -> None:
+    """The database schema."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (the only way the schema is made)."""
+    from idp.db import db
+    from idp.schema import upgrade
+
+    with app_context():
+        upgrade(db.engine)
+        click.echo("database is at the latest schema")
+
+
+@main.group("tenant")
+def tenant_group() -> None:
+    """Tenants (customer accounts)."""
+
+
+@tenant_group.command("create")
+@click.argument("account")
+@click.option("--name", required=True, help="Display name, for example 'Blue Lagoon Swim School'.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def tenant_create(account: str, name: str, as_json: bool) -> None:
+    """Create a tenant with its own issuer and signing key."""
+    from idp.db import db
+    from idp.tenancy.service import create_tenant
+
+    with app_context():
+        tenant = create_tenant(account, name)
+        db.session.commit()
+        emit(as_json, {"id": tenant.id, "account": tenant.account, "name": tenant.name},
+             f"created tenant {tenant.account}")
+
+
+@tenant_group.command("apply")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--announce", is_flag=True, help="Print sign-in URLs and demo credentials.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def tenant_apply(file: Path, announce: bool, as_json: bool) -> None:
+    """Create or update a tenant from a TOML file (idempotent)."""
+    from idp.tenancy.issuers import sign_in_urls
+    from idp.tenancy.tenant_file import apply_tenant_file
+
+    with app_context() as app:
+        result = apply_tenant_file(file)
+        if as_json:
+            emit(True, result.as_dict(), "")
+            return
+        click.echo(result.summary())
+        if announce:
+            for url in sign_in_urls(app.config["IDP"], result.account):
+                click.echo(f"  sign in at {url}")
+            for email, password in result.demo_credentials:
+                click.echo(f"  demo staff: {email} / {password}")
+
+
+@main.group("user")
+def user_group() -> None:
+    """People of a tenant."""
+
+
+@user_group.command("create")
+@click.option("--tenant", "account", required=True)
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="Omit to create a user who sets one by email.")
+@click.option("--name", default=None)
+@click.option("--username", default=None, help="Legacy staff username (optional).")
+@click.option("--pool", type=click.Choice(["staff", "customer"]), default="staff", show_default=True)
+@click.option("--verified", is_flag=True, help="Mark the email address as verified.")
+@click.option("--json", "as_json", is_flag=True)
+@guarded
+def user_create(
+    account: str, email: str, password: str | None, name: str | None, username: str | None,
+    pool: str, verified: bool, as_json: bool,
+) -> None:
+    """Create a user in a tenant's pool."""
+    from idp.accounts.service import create_user
+    from idp.db import db
+    from idp.tenancy.service import get_tenant
+
+    with app_context():
+        user = create_user(
+            get_tenant(account), email=email, password=password, name=name, pool=pool,
+            username=username, email_verified=verified,
+        )
+        db.session.commit()
+        emit(as_json, {"id": user.id, "sub": user.sub, "email": user.email, "pool": user.pool},
+             f"created {pool} user {user.email} (sub {user.sub})")
+
+
+@main.group("client")
+def client_group() -> None:
+    """OAuth/OIDC clients (relying parties) of a tenant."""
+
+
+@client_group.command("create")
+@click.option("--tenant", "account", required=True)
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True)
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
+@click.option("--public", is_flag=True, help="A public client (native app): PKCE, no secret.")
+@click.option("--grant-type", "grant_types", multiple=True,
+              type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]))
+@click.option("--scope", default="openid profile email", show_default=True)
+@click.option("--token-endpoint-auth-method", "auth_method", default=None,
+              type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]))
+@click.option("--backchannel-logout-uri", default=None)
+@click.option("--first-party", is_flag=True, help="One of the product's own portals: no consent page.")
+@click.option("--pool", type=click.Choice(["staff", "customer"]), default="staff", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@guarded
+def client_create(
+    account: str, name: str, redirect_uris: tuple[str, ...], post_logout_redirect_uris: tuple[str, ...],
+    public: bool, grant_types: tuple[str, ...], scope: str, auth_method: str | None,
+    backchannel_logout_uri: str | None, first_party: bool, pool: str, as_json: bool,
+) -> None:
+    """Register a client; its secret is printed once and stored only as a hash."""
+    from idp.db import db
+    from idp.oauth.clients import register_client
+    from idp.tenancy.service import get_tenant
+
+    if public and auth_method not in (None, "none"):
+        fail("--public clients use --token-endpoint-auth-method none", EXIT_USAGE)
+    metadata = {
+        "client_name": name,
+        "redirect_uris": list(redirect_uris),
+        "post_logout_redirect_uris": list(post_logout_redirect_uris),
+        "grant_types": list(grant_types) or ["authorization_code", "refresh_token"],
+        "scope": scope,
+        "token_endpoint_auth_method": "none" if public else (auth_method or "client_secret_basic"),
+        "application_type": "native" if public else "web",
+        "backchannel_logout_uri": backchannel_logout_uri,
+    }
+    with app_context():
+        registered = register_client(get_tenant(account), metadata, first_party=first_party, pool=pool)
+        db.session.commit()
+        client = registered.client
+        emit(as_json, {"client_id": client.client_id, "client_secret": registered.client_secret},
+             f"client_id: {client.client_id}\nclient_secret: {registered.client_secret or '(public client)'}")
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Signing keys of a tenant."""
+
+
+@keys_group.command("rotate")
+@click.option("--tenant", "account", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@guarded
+def keys_rotate(account: str, as_json: bool) -> None:
+    """Start signing with new keys; retired public keys stay published until their tokens expire."""
+    from idp.db import db
+    from idp.signing.service import rotate_keys
+    from idp.tenancy.service import get_tenant
+
+    with app_context():
+        keys = rotate_keys(get_tenant(account))
+        db.session.commit()
+        kids = {key.alg: key.kid for key in keys}
+        emit(as_json, {"active": kids}, "new signing keys: " + ", ".join(f"{a} {k}" for a, k in kids.items()))
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the production WSGI server (gunicorn)."""
+    from idp.server import run
+
+    try:
+        run(host=host, port=port, workers=workers)
+    except ConfigError as exc:
+        fail(str(exc))

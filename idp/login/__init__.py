@@ -1,0 +1,1 @@
+"""The sign-in pages and, later, the pipeline that runs after the password."""

@@ -1,0 +1,103 @@
+"""The tenant's staff sign-in, signed-in and sign-out pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
+
+from idp.accounts.emails import MAX_EMAIL_LENGTH
+from idp.accounts.passwords import MAX_PASSWORD_LENGTH
+from idp.db import db
+from idp.login import throttle
+from idp.login.service import InvalidCredentials, sign_in_with_password
+from idp.sessions.service import end_session
+from idp.sessions.web import clear_session_cookie, set_session_cookie
+from idp.tenancy.context import current_route, current_tenant, require_tenant
+from idp.web import csrf
+from idp.web.pages import form_value, render_page
+
+bp = Blueprint("login", __name__)
+bp.before_request(require_tenant)
+
+INVALID_CREDENTIALS = "That email or password is not right. Check them and try again."
+
+
+@bp.get("/login")
+def sign_in_form() -> ResponseReturnValue:
+    if g.user is not None:
+        return redirect(url_for("login.signed_in"))
+    return render_page("login/sign_in.html", form={}, errors={})
+
+
+@bp.post("/login")
+def sign_in() -> ResponseReturnValue:
+    tenant = current_tenant()
+    identifier = form_value(request.form, "email", MAX_EMAIL_LENGTH + 1)
+    password = request.form.get("password", default="")
+    persistent = request.form.get("stay_logged_in") == "on"
+    errors = {}
+    if not identifier:
+        errors["email"] = "Enter your email address or username."
+    elif len(identifier) > MAX_EMAIL_LENGTH:
+        errors["email"] = "That is longer than any email address we accept."
+    if not password:
+        errors["password"] = "Enter your password."  # noqa: S105 - a message
+    elif len(password) > MAX_PASSWORD_LENGTH:
+        errors["password"] = f"Passwords are at most {MAX_PASSWORD_LENGTH} characters."
+    form = {"email": identifier[:MAX_EMAIL_LENGTH], "stay_logged_in": persistent}
+    if errors:
+        return render_page("login/sign_in.html", status=400, form=form, errors=errors)
+    try:
+        started = sign_in_with_password(
+            tenant, identifier=identifier, password=password, persistent=persistent,
+            ip=request.remote_addr or "", previous=g.browser_session,
+        )
+    except throttle.Throttled as exc:
+        page, status = render_page(
+            "login/sign_in.html", status=429, form=form, errors={},
+            alert=f"Too many attempts. Please wait {exc.seconds} seconds and try again.",
+        )
+        return page, status, {"Retry-After": str(exc.seconds)}
+    except InvalidCredentials:
+        return render_page("login/sign_in.html", status=401, form=form, errors={}, alert=INVALID_CREDENTIALS)
+    response = redirect(url_for("login.signed_in"), code=303)
+    set_session_cookie(response, started, current_route())
+    csrf.rotate()
+    return response
+
+
+@bp.get("/signed-in")
+def signed_in() -> ResponseReturnValue:
+    if g.user is None:
+        return redirect(url_for("login.sign_in_form"))
+    return render_page("login/signed_in.html", user=g.user, session=g.browser_session)
+
+
+@bp.get("/logout")
+def sign_out_form() -> ResponseReturnValue:
+    """GET never changes state: it asks, and the button POSTs."""
+    if g.user is None:
+        return render_page("login/signed_out.html")
+    return render_page("login/sign_out.html", user=g.user)
+
+
+@bp.post("/logout")
+def sign_out() -> Response:
+    if g.browser_session is not None:
+        end_session(g.browser_session)
+        db.session.commit()
+    response = redirect(url_for("login.signed_out"), code=303)
+    clear_session_cookie(response, current_route())
+    csrf.rotate()
+    return response
+
+
+@bp.get("/signed-out")
+def signed_out() -> ResponseReturnValue:
+    return render_page("login/signed_out.html")
+
+
+@bp.get("/forgot-password")
+def forgot_password() -> ResponseReturnValue:
+    return render_page("login/forgot_password.html")

@@ -1,0 +1,39 @@
+"""`idp serve`: gunicorn, the production WSGI server, in-process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from idp.app import create_app
+from idp.config import load_config
+
+
+class PortcullisServer(BaseApplication):
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        self.config_checked = load_config()  # fail here, with the setting's name, not in a worker
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return create_app(self.config_checked)
+
+
+def run(*, host: str, port: int, workers: int) -> None:
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "sync",
+        "accesslog": "-",
+        "errorlog": "-",
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "limit_request_line": 8190,
+        "forwarded_allow_ips": "127.0.0.1,::1",
+    }
+    PortcullisServer(options).run()

@@ -1,0 +1,1 @@
+"""Browser sessions: server-side rows; the cookie carries only a random id."""

@@ -1,0 +1,28 @@
+"""A browser session at one tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.db import TenantScoped, UTCDateTime, db, new_id
+
+
+class BrowserSession(TenantScoped, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    # HMAC of the cookie value; the value itself is never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    persistent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Hard end of a "Stay logged in" session (the tenant's maximum); None for idle-only ones.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

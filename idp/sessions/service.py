@@ -1,0 +1,91 @@
+"""Starting, finding, renewing and ending browser sessions; every look-up takes the tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from idp import clock
+from idp.accounts.models import User
+from idp.crypto import keyring, random_token
+from idp.db import db
+from idp.sessions.models import BrowserSession
+from idp.sessions.rules import is_alive, needs_touch
+from idp.tenancy.models import Tenant
+
+MAX_COOKIE_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    session: BrowserSession
+    cookie_value: str
+    max_age: int | None  # seconds for a persistent cookie, None for a browser-session cookie
+
+
+def start_session(tenant: Tenant, user: User, *, persistent: bool) -> StartedSession:
+    now = clock.now()
+    cookie_value = random_token(32)
+    max_age = tenant.persistent_session_days * 86400 if persistent else None
+    session = BrowserSession(
+        tenant_id=tenant.id,
+        token_hash=keyring().hash_token(cookie_value),
+        user_id=user.id,
+        persistent=persistent,
+        auth_time=now,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=max_age) if max_age else None,
+    )
+    db.session.add(session)
+    db.session.flush()
+    return StartedSession(session, cookie_value, max_age)
+
+
+def resume_session(tenant: Tenant, cookie_value: str | None) -> BrowserSession | None:
+    """The live session named by the cookie at this tenant, renewed; None if there is none."""
+    if not cookie_value or len(cookie_value) > MAX_COOKIE_LENGTH:
+        return None
+    session = db.session.execute(
+        select(BrowserSession).where(
+            BrowserSession.tenant_id == tenant.id,
+            BrowserSession.token_hash == keyring().hash_token(cookie_value),
+        )
+    ).scalar_one_or_none()
+    if session is None:
+        return None
+    now = clock.now()
+    alive = is_alive(
+        now=now,
+        last_seen_at=session.last_seen_at,
+        persistent=session.persistent,
+        expires_at=session.expires_at,
+        ended_at=session.ended_at,
+        idle_timeout=timedelta(seconds=tenant.idle_timeout_seconds),
+    )
+    if not alive:
+        return None
+    if needs_touch(now=now, last_seen_at=session.last_seen_at):
+        session.last_seen_at = now
+        db.session.commit()
+    return session
+
+
+def end_session(session: BrowserSession) -> None:
+    session.ended_at = clock.now()
+
+
+def end_all_sessions(tenant: Tenant, user: User) -> int:
+    """End every session of `user` (password changed, account disabled)."""
+    result = db.session.execute(
+        update(BrowserSession)
+        .where(
+            BrowserSession.tenant_id == tenant.id,
+            BrowserSession.user_id == user.id,
+            BrowserSession.ended_at.is_(None),
+        )
+        .values(ended_at=clock.now())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Per-tenant signing keys: creation, rotation, JWKS."""

@@ -1,0 +1,110 @@
+"""Creating, rotating and publishing signing keys; every look-up takes the tenant.
+
+RS256 is always available (OIDC Core §15.1); ES256 is offered for clients that register
+`id_token_signed_response_alg=ES256`. Rotation retires the active key of each algorithm and
+keeps its public half in the JWKS for `RETIRED_KEY_RETENTION`, longer than any token it signed
+can live.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+from joserfc.jwk import ECKey, RSAKey
+from sqlalchemy import select
+
+from idp import clock
+from idp.crypto import keyring
+from idp.db import db, new_id
+from idp.signing.models import SigningKey
+from idp.tenancy.models import Tenant
+
+ALGORITHMS = ("RS256", "ES256")
+# Longest-lived thing we sign is the ID token (1 hour); add room for clock skew.
+RETIRED_KEY_RETENTION = timedelta(hours=1, minutes=10)
+
+PrivateKey = RSAKey | ECKey
+
+
+class NoSigningKey(LookupError):
+    """The tenant has no active key for the algorithm (run `idp keys rotate`)."""
+
+
+def create_signing_keys(tenant: Tenant) -> list[SigningKey]:
+    """One active key per algorithm for `tenant` (the caller commits)."""
+    return [_new_key(tenant, alg) for alg in ALGORITHMS]
+
+
+def rotate_keys(tenant: Tenant) -> list[SigningKey]:
+    now = clock.now()
+    for key in _active_keys(tenant):
+        key.retired_at = now
+    db.session.flush()
+    return create_signing_keys(tenant)
+
+
+def active_key(tenant: Tenant, alg: str = "RS256") -> tuple[str, PrivateKey]:
+    """The (kid, private key) that signs for `tenant` with `alg`."""
+    row = db.session.execute(
+        select(SigningKey.id, SigningKey.kid, SigningKey.private_sealed)
+        .where(SigningKey.tenant_id == tenant.id, SigningKey.alg == alg, SigningKey.retired_at.is_(None))
+        .order_by(SigningKey.created_at.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        raise NoSigningKey(f"tenant {tenant.account} has no active {alg} key")
+    return row.kid, _open_private_key(row.id, row.private_sealed, alg)
+
+
+def published_keys(tenant: Tenant) -> list[dict[str, Any]]:
+    """Public JWKs: active keys and retired ones still within their retention."""
+    cutoff = clock.now() - RETIRED_KEY_RETENTION
+    rows = db.session.execute(
+        select(SigningKey.public_jwk, SigningKey.retired_at)
+        .where(SigningKey.tenant_id == tenant.id)
+        .order_by(SigningKey.created_at.desc())
+    ).all()
+    return [json.loads(r.public_jwk) for r in rows if r.retired_at is None or r.retired_at > cutoff]
+
+
+def _active_keys(tenant: Tenant) -> list[SigningKey]:
+    return list(
+        db.session.execute(
+            select(SigningKey).where(SigningKey.tenant_id == tenant.id, SigningKey.retired_at.is_(None))
+        ).scalars()
+    )
+
+
+def _new_key(tenant: Tenant, alg: str) -> SigningKey:
+    private: PrivateKey = (
+        RSAKey.generate_key(2048, private=True) if alg == "RS256" else ECKey.generate_key("P-256", private=True)
+    )
+    kid = private.thumbprint()
+    public = private.as_dict(private=False) | {"kid": kid, "alg": alg, "use": "sig"}
+    key_id = new_id()
+    key = SigningKey(
+        id=key_id,
+        tenant_id=tenant.id,
+        kid=kid,
+        alg=alg,
+        public_jwk=json.dumps(public, sort_keys=True),
+        private_sealed=keyring().seal(private.as_pem(private=True), f"signing-key:{key_id}"),
+        created_at=clock.now(),
+    )
+    db.session.add(key)
+    db.session.flush()
+    return key
+
+
+def _open_private_key(key_id: str, sealed: str, alg: str) -> PrivateKey:
+    return _parse_private_key(keyring().unseal(sealed, f"signing-key:{key_id}"), alg)
+
+
+@lru_cache(maxsize=256)
+def _parse_private_key(pem: bytes, alg: str) -> PrivateKey:
+    # Parsing a PEM costs more than signing; the sealed text is immutable per key, so cache it.
+    key: PrivateKey = RSAKey.import_key(pem) if alg == "RS256" else ECKey.import_key(pem)
+    return key

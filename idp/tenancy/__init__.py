@@ -1,0 +1,1 @@
+"""Tenants: account names, resolution from host or path, issuers."""

@@ -1,0 +1,73 @@
+"""Creating, finding and configuring tenants."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from idp import clock
+from idp.db import db
+from idp.signing.service import create_signing_keys
+from idp.tenancy.models import Tenant
+from idp.tenancy.names import validate_account_name
+
+MAX_NAME_LENGTH = 200
+SETTINGS_LIMITS = {
+    # setting: (minimum, maximum)
+    "idle_timeout_seconds": (300, 7 * 24 * 3600),
+    "persistent_session_days": (1, 400),
+}
+
+
+class TenantError(ValueError):
+    """A tenant cannot be created or changed as asked; the message says why."""
+
+
+def find_tenant(account: str) -> Tenant | None:
+    return db.session.execute(select(Tenant).where(Tenant.account == account)).scalar_one_or_none()
+
+
+def get_tenant(account: str) -> Tenant:
+    tenant = find_tenant(account)
+    if tenant is None:
+        raise TenantError(f"no tenant with account name '{account}'")
+    return tenant
+
+
+def create_tenant(account: str, name: str, settings: Mapping[str, Any] | None = None) -> Tenant:
+    """Create a tenant (the caller commits). Raises TenantError with a readable reason."""
+    try:
+        validate_account_name(account)
+    except ValueError as exc:
+        raise TenantError(str(exc)) from exc
+    if find_tenant(account) is not None:
+        raise TenantError(f"the account name '{account}' is already taken")
+    tenant = Tenant(account=account, name=_display_name(name), created_at=clock.now())
+    apply_settings(tenant, settings or {})
+    db.session.add(tenant)
+    db.session.flush()
+    create_signing_keys(tenant)  # each tenant is its own issuer, with its own keys
+    return tenant
+
+
+def apply_settings(tenant: Tenant, settings: Mapping[str, Any]) -> None:
+    for key, value in settings.items():
+        if key not in SETTINGS_LIMITS:
+            raise TenantError(f"unknown tenant setting '{key}'")
+        low, high = SETTINGS_LIMITS[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise TenantError(f"setting '{key}' must be a whole number from {low} to {high}")
+        setattr(tenant, key, value)
+
+
+def rename_tenant(tenant: Tenant, name: str) -> None:
+    tenant.name = _display_name(name)
+
+
+def _display_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise TenantError(f"a tenant name is 1 to {MAX_NAME_LENGTH} characters")
+    return name

@@ -1,0 +1,127 @@
+"""Tenant definitions in TOML (tenants/*.toml): applying one is idempotent.
+
+    account = "demo"
+    name = "Demo Swim School"
+    [settings]                 # optional; see idp.tenancy.service.SETTINGS_LIMITS
+    idle_timeout_seconds = 3600
+    [[users]]                  # created when missing; existing users keep their password
+    email = "coach@demo.example"
+    name = "Casey Coach"
+    password = "…"             # optional; for demo data only
+    verified = true
+    pool = "staff"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from idp.accounts.service import AccountError, create_user, find_user_by_email
+from idp.db import db
+from idp.tenancy.service import (
+    TenantError,
+    apply_settings,
+    create_tenant,
+    find_tenant,
+    rename_tenant,
+)
+
+MAX_FILE_BYTES = 1024 * 1024
+
+
+class TenantFileError(ValueError):
+    """The file cannot be read or applied; the message names the file and the problem."""
+
+
+@dataclass
+class ApplyResult:
+    account: str
+    tenant_created: bool
+    users_created: list[str] = field(default_factory=list)
+    demo_credentials: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        verb = "created" if self.tenant_created else "updated"
+        return f"{verb} tenant {self.account}; {len(self.users_created)} user(s) created"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "tenant_created": self.tenant_created,
+            "users_created": self.users_created,
+        }
+
+
+def apply_tenant_file(path: Path) -> ApplyResult:
+    data = _read(path)
+    try:
+        result = _apply(data)
+    except (TenantError, AccountError) as exc:
+        db.session.rollback()
+        raise TenantFileError(f"{path}: {exc}") from exc
+    db.session.commit()
+    return result
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TenantFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise TenantFileError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TenantFileError(f"{path}: not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise TenantFileError(f"{path}: invalid TOML ({exc})") from exc
+
+
+def _apply(data: dict[str, Any]) -> ApplyResult:
+    account = _string(data, "account")
+    name = _string(data, "name")
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        raise TenantError("'settings' must be a table")
+    tenant = find_tenant(account)
+    created = tenant is None
+    if tenant is None:
+        tenant = create_tenant(account, name, settings)
+    else:
+        rename_tenant(tenant, name)
+        apply_settings(tenant, settings)
+    result = ApplyResult(account=account, tenant_created=created)
+    users = data.get("users", [])
+    if not isinstance(users, list) or not all(isinstance(u, dict) for u in users):
+        raise TenantError("'users' must be an array of tables ([[users]])")
+    for entry in users:
+        _apply_user(tenant, entry, result)
+    return result
+
+
+def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None:
+    email = _string(entry, "email")
+    pool = entry.get("pool", "staff")
+    password = entry.get("password")
+    if password is not None and not isinstance(password, str):
+        raise AccountError(f"user {email}: 'password' must be a string")
+    user = find_user_by_email(tenant, pool, email) if isinstance(pool, str) else None
+    if user is None:
+        user = create_user(
+            tenant, email=email, password=password, name=entry.get("name"), pool=pool,
+            username=entry.get("username"), email_verified=bool(entry.get("verified", False)),
+        )
+        result.users_created.append(user.email)
+    if password is not None:
+        result.demo_credentials.append((user.email, password))
+
+
+def _string(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise TenantError(f"'{key}' must be a non-empty string")
+    return value.strip()

@@ -1,0 +1,1 @@
+"""What every page shares: CSRF, security headers, error pages, per-tenant templates."""

@@ -1,0 +1,51 @@
+"""One place renders errors for people: a page with a status, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from idp.tenancy.context import UnknownAccount
+from idp.web.pages import render_page
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    404: "There is nothing at this address.",
+    405: "This page does not accept that kind of request.",
+    413: "What was sent is too large.",
+    429: "Too many attempts. Please wait a moment and try again.",
+}
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(UnknownAccount, _unknown_account)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def _unknown_account(error: UnknownAccount) -> tuple[str, int]:
+    return render_page("tenancy/unknown_account.html", status=404, account=error.account, tenant=None)
+
+
+def _http_error(error: HTTPException) -> ResponseReturnValue:
+    if error.code is None or error.code < 400:
+        return error
+    message = error.description if error.code != 404 else MESSAGES[404]
+    if error.code in (405, 413) or not message:
+        message = MESSAGES.get(error.code, "Something went wrong.")
+    return render_page(
+        "errors/error.html", status=error.code, code=error.code, title=error.name, message=message
+    )
+
+
+def _unexpected(error: Exception) -> tuple[str, int]:
+    log.exception("unhandled error", exc_info=error)
+    return render_page(
+        "errors/error.html", status=500, code=500, title=InternalServerError.name,
+        message="Something went wrong on our side. Please try again.",
+    )

@@ -1,0 +1,45 @@
+"""Small factories and page helpers shared by the tests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from idp.accounts.models import User
+from idp.accounts.service import create_user
+from idp.db import db
+from idp.tenancy.models import Tenant
+from idp.tenancy.service import create_tenant
+
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def make_tenant(account: str = "acme", name: str = "Acme Swim School", **settings: Any) -> Tenant:
+    tenant = create_tenant(account, name, settings)
+    db.session.commit()
+    return tenant
+
+
+def make_user(tenant: Tenant, email: str = "coach@example.com", password: str | None = PASSWORD,
+              **fields: Any) -> User:
+    user = create_user(tenant, email=email, password=password, **fields)
+    db.session.commit()
+    return user
+
+
+def csrf_from(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, prefix: str = "/a/acme", email: str = "coach@example.com",
+            password: str = PASSWORD, stay: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+    page = client.get(f"{prefix}/login", **kwargs)
+    form = {"csrf_token": csrf_from(page.get_data(as_text=True)), "email": email, "password": password}
+    if stay:
+        form["stay_logged_in"] = "on"
+    return client.post(f"{prefix}/login", data=form, **kwargs)

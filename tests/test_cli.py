@@ -1,0 +1,177 @@
+"""The operator interface: scripts depend on its arguments, JSON and exit statuses."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from idp.accounts.models import User
+from idp.cli import main
+from idp.db import db
+from idp.oauth.models import Client
+from idp.signing.models import SigningKey
+from idp.tenancy.models import Tenant
+
+
+@pytest.fixture
+def idp(app, config):  # type: ignore[no-untyped-def]
+    env = {
+        "IDP_DATABASE_URL": config.database_url,
+        "IDP_MASTER_KEY": base64.urlsafe_b64encode(config.master_key).decode(),
+        "IDP_PUBLIC_URL": "http://127.0.0.1:8000",
+        "IDP_BASE_DOMAIN": "localhost",
+    }
+
+    def run(*args: str) -> Result:
+        result = CliRunner().invoke(main, list(args), env=env)
+        db.session.expire_all()
+        return result
+
+    run.env = env  # type: ignore[attr-defined]
+    return run
+
+
+def test_tenant_create_json(idp) -> None:  # type: ignore[no-untyped-def]
+    result = idp("tenant", "create", "blue-lagoon", "--name", "Blue Lagoon", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["account"] == "blue-lagoon"
+    tenant = db.session.execute(select(Tenant).where(Tenant.account == "blue-lagoon")).scalar_one()
+    algs = sorted(k.alg for k in db.session.execute(
+        select(SigningKey).where(SigningKey.tenant_id == tenant.id)).scalars())
+    assert algs == ["ES256", "RS256"], "a tenant is created with its own signing keys"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("tenant", "create", "ab", "--name", "X"), "3 to 63"),
+        (("tenant", "create", "Bad_Name", "--name", "X"), "lower-case"),
+        (("tenant", "create", "admin", "--name", "X"), "reserved"),
+        (("tenant", "create", "acme", "--name", "X"), "already taken"),
+        (("user", "create", "--tenant", "nope", "--email", "a@b.co", "--password", "x" * 12), "no tenant"),
+        (("user", "create", "--tenant", "acme", "--email", "not-an-email", "--password", "x" * 12), "email"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--password", "short"), "at least 12"),
+        (("client", "create", "--tenant", "acme", "--name", "RP", "--redirect-uri", "https://rp.example/cb#x",
+          "--json"), "fragment"),
+        (("keys", "rotate", "--tenant", "nope"), "no tenant"),
+    ],
+)
+def test_errors_are_one_line_and_non_zero(idp, args, message) -> None:  # type: ignore[no-untyped-def]
+    assert idp("tenant", "create", "acme", "--name", "Acme").exit_code == 0
+    result = idp(*args)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert message in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_user_create_duplicate_email_names_the_account(idp) -> None:  # type: ignore[no-untyped-def]
+    idp("tenant", "create", "acme", "--name", "Acme")
+    first = idp("user", "create", "--tenant", "acme", "--email", "Coach@Example.com",
+                "--password", "a long password", "--json")
+    assert first.exit_code == 0, first.output
+    created = json.loads(first.output)
+    assert set(created) >= {"id", "sub"}
+    again = idp("user", "create", "--tenant", "acme", "--email", "  coach@example.COM ",
+                "--password", "a long password")
+    assert again.exit_code == 1
+    assert created["sub"] in again.output
+    customer = idp("user", "create", "--tenant", "acme", "--email", "coach@example.com",
+                   "--password", "a long password", "--pool", "customer")
+    assert customer.exit_code == 0, "the same email may exist once in each pool"
+
+
+def test_client_create_prints_secret_once_and_stores_hash(idp) -> None:  # type: ignore[no-untyped-def]
+    idp("tenant", "create", "acme", "--name", "Acme")
+    result = idp("client", "create", "--tenant", "acme", "--name", "Office Portal",
+                 "--redirect-uri", "https://office.example/cb", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert len(data["client_secret"]) >= 43  # 256 bits, base64url
+    client = db.session.execute(select(Client).where(Client.client_id == data["client_id"])).scalar_one()
+    assert data["client_secret"] not in (client.client_secret_hash or "")
+    assert data["client_secret"] not in client.metadata_json
+    assert client.redirect_uris == ["https://office.example/cb"]
+
+
+def test_public_client_has_no_secret(idp) -> None:  # type: ignore[no-untyped-def]
+    idp("tenant", "create", "acme", "--name", "Acme")
+    result = idp("client", "create", "--tenant", "acme", "--name", "App", "--public",
+                 "--redirect-uri", "com.example.app:/callback", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["client_secret"] is None
+
+
+def test_keys_rotate_keeps_retired_key_published(idp, app) -> None:  # type: ignore[no-untyped-def]
+    from idp.signing.service import published_keys
+
+    idp("tenant", "create", "acme", "--name", "Acme")
+    tenant = db.session.execute(select(Tenant).where(Tenant.account == "acme")).scalar_one()
+    before = {k["kid"] for k in published_keys(tenant)}
+    result = idp("keys", "rotate", "--tenant", "acme", "--json")
+    assert result.exit_code == 0, result.output
+    new = set(json.loads(result.output)["active"].values())
+    after = {k["kid"] for k in published_keys(tenant)}
+    assert after == before | new and not before & new
+    for key in published_keys(tenant):
+        assert "d" not in key, "no private member in a published key"
+
+
+def test_tenant_apply_is_idempotent(idp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    file = tmp_path / "t.toml"
+    file.write_text(
+        'account = "swim"\nname = "Swim"\n[settings]\nidle_timeout_seconds = 1800\n'
+        '[[users]]\nemail = "a@swim.example"\npassword = "a long password"\n'
+    )
+    first = idp("tenant", "apply", str(file), "--json")
+    second = idp("tenant", "apply", str(file), "--json")
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    assert json.loads(first.output)["users_created"] == ["a@swim.example"]
+    assert json.loads(second.output) == {"account": "swim", "tenant_created": False, "users_created": []}
+    tenant = db.session.execute(select(Tenant).where(Tenant.account == "swim")).scalar_one()
+    assert tenant.idle_timeout_seconds == 1800
+    assert len(db.session.execute(select(User).where(User.tenant_id == tenant.id)).all()) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"account = ", "invalid TOML"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b'account = "swim"\nname = "S"\n[settings]\nidle_timeout_seconds = "soon"', "whole number"),
+        (b'account = "swim"\nname = "S"\n[settings]\nfoo = 1', "unknown tenant setting"),
+        (b'account = 5\nname = "S"', "'account' must be"),
+    ],
+)
+def test_tenant_apply_bad_files(idp, tmp_path: Path, content: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+    file = tmp_path / "bad.toml"
+    file.write_bytes(content)
+    result = idp("tenant", "apply", str(file))
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_demo_tenant_file_applies_and_announces(idp) -> None:  # type: ignore[no-untyped-def]
+    result = idp("tenant", "apply", "tenants/demo.toml", "--announce")
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8000/a/demo/login" in result.output
+    assert "http://demo.localhost:8000/login" in result.output
+    assert "coach@demo.example" in result.output
+
+
+def test_console_script_is_installed(idp) -> None:  # type: ignore[no-untyped-def]
+    script = Path(sys.executable).parent / "idp"
+    result = subprocess.run([str(script), "tenant", "create", "x", "--name", "X"],
+                            env={**idp.env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: An account name is 3 to 63 characters long."
