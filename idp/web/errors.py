@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from idp.tenancy.context import UnknownAccount
 from idp.web.pages import render_page
@@ -46,6 +46,6 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
 def _unexpected(error: Exception) -> tuple[str, int]:
     log.exception("unhandled error", exc_info=error)
     return render_page(
-        "errors/error.html", status=500, code=500, title=InternalServerError.name,
+        "errors/error.html", status=500, code=500, title="Something went wrong",
         message="Something went wrong on our side. Please try again.",
     )

@@ -1,0 +1,71 @@
+"""What the e2e tests share with their fixtures: the seeded tenants and the running server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+LOG_TAIL_CHARS = 20_000
+
+PASSWORD = "e2e correct horse battery"
+SWIM = "e2e-swim"
+OTHER = "e2e-other"
+EMAIL = "coach@e2e-swim.example"
+NAME = "Robin Swimcoach"
+OTHER_NAME = "Robin Elsewhere"
+E2E_ACCOUNTS = (SWIM, OTHER)
+PERSISTENT_DAYS = 30
+
+TENANT_FILES = {
+    SWIM: f"""
+account = "{SWIM}"
+name = "E2E Swim School"
+
+[settings]
+persistent_session_days = {PERSISTENT_DAYS}
+
+[[users]]
+email = "{EMAIL}"
+name = "{NAME}"
+password = "{PASSWORD}"
+verified = true
+pool = "staff"
+""",
+    # The same email in another tenant, with another name: a cookie of one tenant must not sign
+    # anyone in at the other, even though a matching person exists there.
+    OTHER: f"""
+account = "{OTHER}"
+name = "E2E Other Studio"
+
+[[users]]
+email = "{EMAIL}"
+name = "{OTHER_NAME}"
+password = "{PASSWORD}"
+verified = true
+pool = "staff"
+""",
+}
+
+
+@dataclass(frozen=True)
+class IdpServer:
+    port: int
+    log_path: Path
+    database_url: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def path_url(self, account: str, path: str = "/login") -> str:
+        return f"{self.url}/a/{account}{path}"
+
+    def host_url(self, account: str, path: str = "/login") -> str:
+        return f"http://{account}.localhost:{self.port}{path}"
+
+    def log(self) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError as exc:
+            return f"(no server log: {exc})"
+        return text[-LOG_TAIL_CHARS:]
