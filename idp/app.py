@@ -61,11 +61,17 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from idp.accounts.views import bp as accounts_bp
     from idp.login.views import bp as login_bp
+    from idp.oauth.server import create_server
+    from idp.oauth.views import bp as oauth_bp
     from idp.tenancy.views import bp as tenancy_bp
 
     app.register_blueprint(tenancy_bp)
     app.register_blueprint(login_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(oauth_bp)
+    create_server(app)
 
 
 def _engine_options(url: str) -> dict[str, Any]:

@@ -223,6 +223,25 @@ def client_create(
              f"client_id: {client.client_id}\nclient_secret: {registered.client_secret or '(public client)'}")
 
 
+@client_group.command("registration-token")
+@click.option("--tenant", "account", required=True)
+@click.option("--days", default=None, type=click.IntRange(1, 3650), help="Expire after this many days.")
+@click.option("--json", "as_json", is_flag=True)
+@guarded
+def client_registration_token(account: str, days: int | None, as_json: bool) -> None:
+    """Mint an initial access token for dynamic client registration (RFC 7591 §3); shown once."""
+    from datetime import timedelta
+
+    from idp.db import db
+    from idp.oauth.registration import create_initial_access_token
+    from idp.tenancy.service import get_tenant
+
+    with app_context():
+        token = create_initial_access_token(get_tenant(account), timedelta(days=days) if days else None)
+        db.session.commit()
+        emit(as_json, {"initial_access_token": token}, f"initial access token: {token}")
+
+
 @main.group("keys")
 def keys_group() -> None:
     """Signing keys of a tenant."""
@@ -243,6 +262,75 @@ def keys_rotate(account: str, as_json: bool) -> None:
         db.session.commit()
         kids = {key.alg: key.kid for key in keys}
         emit(as_json, {"active": kids}, "new signing keys: " + ", ".join(f"{a} {k}" for a, k in kids.items()))
+
+
+@user_group.command("invite")
+@click.option("--tenant", "account", required=True)
+@click.option("--email", required=True)
+@click.option("--pool", type=click.Choice(["staff", "customer"]), default="staff", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@guarded
+def user_invite(account: str, email: str, pool: str, as_json: bool) -> None:
+    """Email a user a link to set their password (or to reset it, if they have one)."""
+    from idp.accounts.recovery import send_password_link
+    from idp.accounts.service import AccountError, find_user_by_email
+    from idp.db import db
+    from idp.tenancy.service import get_tenant
+
+    with app_context():
+        tenant = get_tenant(account)
+        user = find_user_by_email(tenant, pool, email)
+        if user is None:
+            raise AccountError(f"no {pool} account with the email {email.strip()} in '{account}'")
+        send_password_link(tenant, user)
+        db.session.commit()
+        emit(as_json, {"sub": user.sub, "email": user.email}, f"queued a password link for {user.email}")
+
+
+@main.group("users")
+def users_group() -> None:
+    """Checks across a tenant's users."""
+
+
+@users_group.command("duplicates")
+@click.option("--tenant", "account", required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def users_duplicates(account: str, as_json: bool) -> None:
+    """List accounts whose emails collide after normalisation (imported data), to give each its own."""
+    from idp.accounts.duplicates import find_shared_emails
+    from idp.tenancy.service import get_tenant
+
+    with app_context():
+        shared = find_shared_emails(get_tenant(account))
+        if as_json:
+            emit(True, {"tenant": account, "duplicates": [group.as_dict() for group in shared]}, "")
+            return
+        if not shared:
+            click.echo(f"no shared email addresses in '{account}'")
+        for group in shared:
+            click.echo(f"{group.email} ({group.pool}): {len(group.users)} accounts")
+            for user in group.users:
+                holds = "holds the address" if user.email_normalized else "signs in by username only"
+                click.echo(f"  {user.sub}  username={user.username or '-'}  name={user.name or '-'}  {holds}")
+
+
+@main.group("mail")
+def mail_group() -> None:
+    """The outbox of emails."""
+
+
+@mail_group.command("send-pending")
+@click.option("--limit", default=500, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def mail_send_pending(limit: int, as_json: bool) -> None:
+    """Deliver the messages that are due (safe to run beside `idp serve` and from cron)."""
+    from idp.mail.sender import send_pending
+
+    with app_context():
+        report = send_pending(limit=limit)
+        emit(as_json, report.as_dict(), f"{report.sent} sent, {report.failed} failed attempt(s), "
+             f"{len(report.given_up)} given up")
 
 
 @main.command("serve")

@@ -32,6 +32,11 @@ class Config:
     master_key: bytes = field(repr=False)
     log_level: str = "INFO"
     trust_proxy: bool = False
+    mail_from: str | None = None  # IDP_MAIL_FROM; None: no-reply@{base_domain}
+
+    @property
+    def mail_from_address(self) -> str:
+        return self.mail_from or f"no-reply@{self.base_domain}"
 
     @property
     def public_scheme(self) -> str:
@@ -63,6 +68,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         master_key=_master_key(env.get("IDP_MASTER_KEY"), PROJECT_ROOT / "keys" / "master.key"),
         log_level=_log_level(env.get("IDP_LOG_LEVEL", "INFO")),
         trust_proxy=_flag("IDP_TRUST_PROXY", env.get("IDP_TRUST_PROXY", "")),
+        mail_from=_mail_from(env.get("IDP_MAIL_FROM") or None),
     )
 
 
@@ -102,8 +108,18 @@ def _base_domain(value: str) -> str:
 def _smtp_url(value: str | None) -> str | None:
     if value is None:
         return None
-    if urlsplit(value).scheme not in ("smtp", "smtps", "smtp+starttls"):
-        raise ConfigError("IDP_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
+    from idp.mail.smtp_url import parse_smtp_url
+
+    parse_smtp_url(value)  # raises ConfigError naming what is wrong
+    return value
+
+
+def _mail_from(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if value.count("@") != 1 or any(c.isspace() or c in "<>\"," for c in value):
+        raise ConfigError(f"IDP_MAIL_FROM must be a bare address such as no-reply@example.com, got {value!r}")
     return value
 
 

@@ -1,10 +1,43 @@
 """Every model, imported in one place for Alembic and the schema checks."""
 
+from idp.accounts.link_models import AccountLink, RequestCounter
 from idp.accounts.models import User
 from idp.login.models import SignInFailures
-from idp.oauth.models import Client
+from idp.mail.models import DeliveryAttempt, OutboxMessage
+from idp.oauth.models import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    Client,
+    Consent,
+    Grant,
+    InitialAccessToken,
+    LogoutDelivery,
+    RefreshToken,
+    RevokedAccessToken,
+    UsedClientAssertion,
+)
 from idp.sessions.models import BrowserSession
 from idp.signing.models import SigningKey
 from idp.tenancy.models import Tenant
 
-__all__ = ["BrowserSession", "Client", "SignInFailures", "SigningKey", "Tenant", "User"]
+__all__ = [
+    "AccountLink",
+    "DeliveryAttempt",
+    "OutboxMessage",
+    "RequestCounter",
+    "AuthorizationCode",
+    "AuthorizationRequest",
+    "BrowserSession",
+    "Client",
+    "Consent",
+    "Grant",
+    "InitialAccessToken",
+    "LogoutDelivery",
+    "RefreshToken",
+    "RevokedAccessToken",
+    "SignInFailures",
+    "SigningKey",
+    "Tenant",
+    "UsedClientAssertion",
+    "User",
+]

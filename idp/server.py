@@ -35,5 +35,20 @@ def run(*, host: str, port: int, workers: int) -> None:
         "graceful_timeout": 10,
         "limit_request_line": 8190,
         "forwarded_allow_ips": "127.0.0.1,::1",
+        "post_worker_init": _start_mail_sender,
+        "worker_exit": _stop_mail_sender,
     }
     PortcullisServer(options).run()
+
+
+def _start_mail_sender(worker: Any) -> None:
+    """gunicorn hook, in each worker after it forked: deliver the outbox from this worker."""
+    from idp.mail.worker import start_sender
+
+    worker.mail_sender = start_sender(worker.wsgi)
+
+
+def _stop_mail_sender(server: Any, worker: Any) -> None:
+    sender = getattr(worker, "mail_sender", None)
+    if sender is not None:
+        sender.stop()

@@ -37,9 +37,11 @@ def csrf_from(html: str) -> str:
 
 
 def sign_in(client: FlaskClient, prefix: str = "/a/acme", email: str = "coach@example.com",
-            password: str = PASSWORD, stay: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
-    page = client.get(f"{prefix}/login", **kwargs)
+            password: str = PASSWORD, stay: bool = False, extra_form: dict[str, str] | None = None,
+            query_string: dict[str, str] | None = None, **kwargs: Any):  # type: ignore[no-untyped-def]
+    page = client.get(f"{prefix}/login", query_string=query_string, **kwargs)
     form = {"csrf_token": csrf_from(page.get_data(as_text=True)), "email": email, "password": password}
     if stay:
         form["stay_logged_in"] = "on"
+    form.update(extra_form or {})
     return client.post(f"{prefix}/login", data=form, **kwargs)

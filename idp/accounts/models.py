@@ -26,7 +26,9 @@ class User(TenantScoped, db.Model):  # type: ignore[name-defined]
     # `sub`: random, stable and opaque; never the email or the row id.
     sub: Mapped[str] = mapped_column(String(64), nullable=False)
     email: Mapped[str] = mapped_column(String(254), nullable=False)
-    email_normalized: Mapped[str] = mapped_column(String(254), nullable=False)
+    # NULL only for imported accounts whose address another account of the pool already holds
+    # (docs/decisions/0001-shared-emails.md): they sign in by username until given their own.
+    email_normalized: Mapped[str | None] = mapped_column(String(254))
     email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     username: Mapped[str | None] = mapped_column(String(150))
     username_normalized: Mapped[str | None] = mapped_column(String(150))
@@ -34,3 +36,5 @@ class User(TenantScoped, db.Model):  # type: ignore[name-defined]
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # BCP 47 tag for mail and pages when known (None: the tenant's default, English).
+    locale: Mapped[str | None] = mapped_column(String(35))

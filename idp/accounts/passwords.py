@@ -15,6 +15,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from passlib.context import CryptContext
 
+from idp.accounts.common_passwords import is_common_password
+
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 
@@ -51,8 +53,11 @@ def verify_password(stored_hash: str | None, password: str) -> Verification:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return Verification(False)
         return Verification(True, needs_upgrade=HASHER.check_needs_rehash(stored_hash))
+    # bcrypt only ever reads 72 bytes and the systems that made these hashes cut longer passwords
+    # silently; the bcrypt module now refuses them instead, which would lock those people out.
+    secret: str | bytes = password.encode()[:72] if stored_hash.startswith("$2") else password
     try:
-        ok = LEGACY.verify(password, stored_hash)
+        ok = LEGACY.verify(secret, stored_hash)
     except (ValueError, TypeError):
         ok = False
     return Verification(ok, needs_upgrade=ok)
@@ -71,3 +76,7 @@ def check_password_strength(password: str, email: str | None = None) -> None:
         raise WeakPassword(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
     if email and password.strip().lower() == email.strip().lower():
         raise WeakPassword("Your password cannot be your email address.")
+    if "\ufffd" in password:
+        raise WeakPassword("Your password contains characters that could not be read. Please type it again.")
+    if is_common_password(password):
+        raise WeakPassword("This password is one of the most common ones, so it is easy to guess. Choose another.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 
 from idp import clock
+from idp.accounts.duplicates import describe_account
 from idp.accounts.emails import InvalidEmail, normalize_email, validate_email
 from idp.accounts.models import POOLS, User
 from idp.accounts.passwords import (
@@ -48,7 +49,7 @@ def create_user(
     existing = find_user_by_email(tenant, pool, email)
     if existing is not None:
         raise AccountError(
-            f"the email {email} already belongs to {pool} account {existing.sub} in '{tenant.account}'"
+            f"the email {email} already belongs to {describe_account(existing)} in '{tenant.account}'"
         )
     if username is not None:
         username = _validate_username(username)
@@ -108,7 +109,8 @@ def authenticate(tenant: Tenant, pool: str, identifier: str, password: str) -> U
     """
     key = identifier.strip().lower()
     user = None
-    if key and len(password) <= MAX_PASSWORD_LENGTH:
+    # No identifier holds a NUL, and PostgreSQL refuses one in a query: there is nobody to look up.
+    if key and "\x00" not in key and len(password) <= MAX_PASSWORD_LENGTH:
         user = db.session.execute(
             select(User)
             .where(User.tenant_id == tenant.id, User.pool == pool)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
@@ -11,7 +13,7 @@ from idp.accounts.passwords import MAX_PASSWORD_LENGTH
 from idp.db import db
 from idp.login import throttle
 from idp.login.service import InvalidCredentials, sign_in_with_password
-from idp.sessions.service import end_session
+from idp.oauth.logout import sign_out as end_signed_in_session
 from idp.sessions.web import clear_session_cookie, set_session_cookie
 from idp.tenancy.context import current_route, current_tenant, require_tenant
 from idp.web import csrf
@@ -23,11 +25,27 @@ bp.before_request(require_tenant)
 INVALID_CREDENTIALS = "That email or password is not right. Check them and try again."
 
 
+def _pending_request_id(values: Any) -> str | None:
+    """The id of the authorization request waiting for this sign-in, if it looks like one."""
+    value = values.get("request", "")
+    if isinstance(value, str) and 0 < len(value) <= 64 and value.replace("-", "").replace("_", "").isalnum():
+        return value
+    return None
+
+
+def _after_sign_in(request_id: str | None) -> str:
+    if request_id:
+        return url_for("oauth.continue_authorization", request_id=request_id)
+    return url_for("login.signed_in")
+
+
 @bp.get("/login")
 def sign_in_form() -> ResponseReturnValue:
-    if g.user is not None:
+    request_id = _pending_request_id(request.args)
+    if g.user is not None and request_id is None:
         return redirect(url_for("login.signed_in"))
-    return render_page("login/sign_in.html", form={}, errors={})
+    # With a pending request the form shows even when signed in: the app asked for a fresh sign-in.
+    return render_page("login/sign_in.html", form={}, errors={}, request_id=request_id)
 
 
 @bp.post("/login")
@@ -46,8 +64,9 @@ def sign_in() -> ResponseReturnValue:
     elif len(password) > MAX_PASSWORD_LENGTH:
         errors["password"] = f"Passwords are at most {MAX_PASSWORD_LENGTH} characters."
     form = {"email": identifier[:MAX_EMAIL_LENGTH], "stay_logged_in": persistent}
+    request_id = _pending_request_id(request.form)
     if errors:
-        return render_page("login/sign_in.html", status=400, form=form, errors=errors)
+        return render_page("login/sign_in.html", status=400, form=form, errors=errors, request_id=request_id)
     try:
         started = sign_in_with_password(
             tenant, identifier=identifier, password=password, persistent=persistent,
@@ -55,13 +74,14 @@ def sign_in() -> ResponseReturnValue:
         )
     except throttle.Throttled as exc:
         page, status = render_page(
-            "login/sign_in.html", status=429, form=form, errors={},
+            "login/sign_in.html", status=429, form=form, errors={}, request_id=request_id,
             alert=f"Too many attempts. Please wait {exc.seconds} seconds and try again.",
         )
         return page, status, {"Retry-After": str(exc.seconds)}
     except InvalidCredentials:
-        return render_page("login/sign_in.html", status=401, form=form, errors={}, alert=INVALID_CREDENTIALS)
-    response = redirect(url_for("login.signed_in"), code=303)
+        return render_page("login/sign_in.html", status=401, form=form, errors={}, alert=INVALID_CREDENTIALS,
+                           request_id=request_id)
+    response = redirect(_after_sign_in(request_id), code=303)
     set_session_cookie(response, started, current_route())
     csrf.rotate()
     return response
@@ -85,7 +105,7 @@ def sign_out_form() -> ResponseReturnValue:
 @bp.post("/logout")
 def sign_out() -> Response:
     if g.browser_session is not None:
-        end_session(g.browser_session)
+        end_signed_in_session(current_tenant(), g.browser_session, g.user)
         db.session.commit()
     response = redirect(url_for("login.signed_out"), code=303)
     clear_session_cookie(response, current_route())
@@ -96,8 +116,3 @@ def sign_out() -> Response:
 @bp.get("/signed-out")
 def signed_out() -> ResponseReturnValue:
     return render_page("login/signed_out.html")
-
-
-@bp.get("/forgot-password")
-def forgot_password() -> ResponseReturnValue:
-    return render_page("login/forgot_password.html")

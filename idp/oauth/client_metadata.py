@@ -63,7 +63,7 @@ def validate_metadata(raw: dict[str, Any], *, allow_http_loopback_web: bool = Fa
         "client_name": _text(raw, "client_name", 200) or "Unnamed client",
         "id_token_signed_response_alg": _choice(raw, "id_token_signed_response_alg", ID_TOKEN_ALGS, "RS256"),
     }
-    for key in ("backchannel_logout_uri", "initiate_login_uri", "jwks_uri", "client_uri"):
+    for key in ("backchannel_logout_uri", "initiate_login_uri", "client_uri"):
         if raw.get(key) is not None:
             metadata[key] = _https_uri(raw, key, allow_http_loopback_web)
     if raw.get("backchannel_logout_uri") is not None:
@@ -75,8 +75,9 @@ def validate_metadata(raw: dict[str, Any], *, allow_http_loopback_web: bool = Fa
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
             raise ClientMetadataError("invalid_client_metadata", "jwks must be a JWK Set")
         metadata["jwks"] = jwks
-    if auth_method == "private_key_jwt" and "jwks" not in metadata and "jwks_uri" not in metadata:
-        raise ClientMetadataError("invalid_client_metadata", "private_key_jwt needs jwks")
+    if auth_method == "private_key_jwt" and "jwks" not in metadata:
+        # jwks_uri is not fetched: keys are registered by value, so no outbound request is ever made.
+        raise ClientMetadataError("invalid_client_metadata", "private_key_jwt needs jwks (jwks_uri is not supported)")
     return metadata
 
 

@@ -11,6 +11,9 @@ from idp.db import UTCDateTime, db, new_id
 
 DEFAULT_IDLE_TIMEOUT_SECONDS = 3600
 DEFAULT_PERSISTENT_SESSION_DAYS = 90
+DEFAULT_RESET_LINK_SECONDS = 3600  # DESIGN.md §Email: reset links live one hour
+DEFAULT_VERIFY_LINK_SECONDS = 24 * 3600  # verification links a day
+DEFAULT_INVITATION_LINK_SECONDS = 7 * 24 * 3600  # "set your password" for invited staff a week
 
 
 class Tenant(db.Model):  # type: ignore[name-defined]
@@ -24,5 +27,15 @@ class Tenant(db.Model):  # type: ignore[name-defined]
     )
     persistent_session_days: Mapped[int] = mapped_column(
         Integer, nullable=False, default=DEFAULT_PERSISTENT_SESSION_DAYS
+    )
+    reset_link_seconds: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=DEFAULT_RESET_LINK_SECONDS, server_default=str(DEFAULT_RESET_LINK_SECONDS)
+    )
+    verify_link_seconds: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=DEFAULT_VERIFY_LINK_SECONDS, server_default=str(DEFAULT_VERIFY_LINK_SECONDS)
+    )
+    invitation_link_seconds: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=DEFAULT_INVITATION_LINK_SECONDS,
+        server_default=str(DEFAULT_INVITATION_LINK_SECONDS),
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-ACCOUNT_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
+# \Z, not $: `$` also matches before a trailing newline, which would let "acme\n" through.
+ACCOUNT_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])\Z")
 
 RESERVED_ACCOUNTS = frozenset(
     {

@@ -50,10 +50,15 @@ def resolve(
         return _resolve_path_form(path, public_url, public_path)
     name, _, port = host.partition(":")
     label, dot, domain = name.partition(".")
-    if dot and domain == base_domain and looks_like_account_name(label):
+    if dot and domain == base_domain and looks_like_account_name(label) and _is_port(port):
         issuer = f"{public_scheme}://{label}.{base_domain}" + (f":{port}" if port else "")
         return Route(label, "host", "", path or "/", issuer)
     return UnknownHost(host)
+
+
+def _is_port(value: str) -> bool:
+    """Empty or a TCP port in ASCII digits: the issuer copies it, so nothing else may pass."""
+    return value == "" or (value.isascii() and value.isdigit() and len(value) <= 5 and int(value) <= 65535)
 
 
 def _resolve_path_form(path: str, public_url: str, public_path: str) -> Route | None:

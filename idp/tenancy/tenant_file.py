@@ -4,6 +4,8 @@
     name = "Demo Swim School"
     [settings]                 # optional; see idp.tenancy.service.SETTINGS_LIMITS
     idle_timeout_seconds = 3600
+    reset_link_seconds = 3600  # lifetime of "Forgot password?" links
+    verify_link_seconds = 86400  # lifetime of email verification links
     [[users]]                  # created when missing; existing users keep their password
     email = "coach@demo.example"
     name = "Casey Coach"
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idp.accounts.duplicates import describe_account
+from idp.accounts.emails import normalize_email
 from idp.accounts.service import AccountError, create_user, find_user_by_email
 from idp.db import db
 from idp.tenancy.service import (
@@ -98,6 +102,7 @@ def _apply(data: dict[str, Any]) -> ApplyResult:
     users = data.get("users", [])
     if not isinstance(users, list) or not all(isinstance(u, dict) for u in users):
         raise TenantError("'users' must be an array of tables ([[users]])")
+    _refuse_repeated_emails(users)
     for entry in users:
         _apply_user(tenant, entry, result)
     return result
@@ -110,6 +115,7 @@ def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None
     if password is not None and not isinstance(password, str):
         raise AccountError(f"user {email}: 'password' must be a string")
     user = find_user_by_email(tenant, pool, email) if isinstance(pool, str) else None
+    _refuse_shared_email(user, entry, email)
     if user is None:
         user = create_user(
             tenant, email=email, password=password, name=entry.get("name"), pool=pool,
@@ -118,6 +124,30 @@ def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None
         result.users_created.append(user.email)
     if password is not None:
         result.demo_credentials.append((user.email, password))
+
+
+def _refuse_repeated_emails(users: list[dict[str, Any]]) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for number, entry in enumerate(users, start=1):
+        email, pool = entry.get("email"), entry.get("pool", "staff")
+        if not isinstance(email, str) or not isinstance(pool, str):
+            continue
+        key = (pool, normalize_email(email))
+        if key in seen:
+            raise AccountError(f"users #{seen[key]} and #{number} both use the email {key[1]} in the {pool} pool")
+        seen[key] = number
+
+
+def _refuse_shared_email(user: Any, entry: dict[str, Any], email: str) -> None:
+    """An entry whose address another account holds is a second person, not the same one again."""
+    username = entry.get("username")
+    if user is None or not isinstance(username, str):
+        return
+    if (user.username_normalized or "") != username.strip().lower():
+        raise AccountError(
+            f"user {email}: the email already belongs to {describe_account(user)}; "
+            "each account of a pool needs its own address"
+        )
 
 
 def _string(data: dict[str, Any], key: str) -> str:

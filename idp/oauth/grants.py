@@ -1,0 +1,179 @@
+"""Grants, codes and refresh tokens: issuing, spending, rotating and revoking.
+
+A grant is what one person allowed one client in one sign-in. Its refresh tokens follow the
+browser session rules (DESIGN.md §Sessions): they idle out with the tenant's idle timeout, or
+live until the session's hard end with "Stay logged in"; logging out revokes them. Codes and
+refresh tokens are stored only as keyed hashes and spent with a conditional UPDATE, so of two
+concurrent uses exactly one wins; a second use of either revokes the whole grant (RFC 9700 §4.14,
+RFC 6749 §4.1.2).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from idp import clock
+from idp.crypto import keyring, random_token
+from idp.db import db
+from idp.oauth.models import AuthorizationCode, Grant, RefreshToken
+from idp.sessions.models import BrowserSession
+from idp.tenancy.models import Tenant
+
+CODE_LIFETIME = timedelta(seconds=60)
+MAX_TOKEN_LENGTH = 256
+
+
+class GrantError(Exception):
+    """The code or refresh token is unknown, spent, expired, revoked or another client's."""
+
+
+def start_grant(
+    tenant: Tenant, *, client_pk: str, user_id: str | None, session: BrowserSession | None, scope: str,
+    issuer: str, nonce: str | None = None, amr: str = "pwd", acr: str | None = None,
+) -> Grant:
+    now = clock.now()
+    grant = Grant(
+        tenant_id=tenant.id, client_pk=client_pk, user_id=user_id, scope=scope, issuer=issuer, nonce=nonce,
+        session_id=session.id if session else None, auth_time=session.auth_time if session else None,
+        persistent=bool(session and session.persistent), expires_at=session.expires_at if session else None,
+        amr=amr, acr=acr, created_at=now, last_used_at=now,
+    )
+    db.session.add(grant)
+    db.session.flush()
+    return grant
+
+
+def issue_code(
+    tenant: Tenant, grant: Grant, *, redirect_uri: str, code_challenge: str | None,
+    code_challenge_method: str | None,
+) -> str:
+    code = random_token(32)
+    db.session.add(AuthorizationCode(
+        tenant_id=tenant.id, grant_id=grant.id, code_hash=keyring().hash_token(code),
+        redirect_uri=redirect_uri, code_challenge=code_challenge, code_challenge_method=code_challenge_method,
+        expires_at=clock.now() + CODE_LIFETIME,
+    ))
+    return code
+
+
+def spend_code(tenant: Tenant, code: str, client_pk: str) -> tuple[AuthorizationCode, Grant]:
+    """The code and its grant, now spent. A replayed code revokes its grant and everything from it."""
+    row = _find_code(tenant, code)
+    if row is None:
+        raise GrantError("unknown code")
+    grant = db.session.get(Grant, row.grant_id)
+    if grant is None or grant.client_pk != client_pk:
+        raise GrantError("the code was issued to another client")
+    now = clock.now()
+    spent = db.session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount  # type: ignore[attr-defined]
+    if spent != 1:
+        revoke_grant(grant)
+        db.session.commit()
+        raise GrantError("the code was already used")
+    if row.expires_at <= now or grant.revoked_at is not None:
+        raise GrantError("the code has expired")
+    return row, grant
+
+
+def issue_refresh_token(tenant: Tenant, grant: Grant) -> str:
+    token = random_token(32)
+    db.session.add(RefreshToken(
+        tenant_id=tenant.id, grant_id=grant.id, token_hash=keyring().hash_token(token), created_at=clock.now(),
+    ))
+    return token
+
+
+def spend_refresh_token(tenant: Tenant, token: str, client_pk: str) -> Grant:
+    """The live grant of `token`, which is now spent; reuse of a spent token revokes the grant."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise GrantError("unknown refresh token")
+    row = db.session.execute(
+        select(RefreshToken).where(
+            RefreshToken.tenant_id == tenant.id, RefreshToken.token_hash == keyring().hash_token(token)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise GrantError("unknown refresh token")
+    grant = db.session.get(Grant, row.grant_id)
+    if grant is None or grant.client_pk != client_pk:
+        raise GrantError("the refresh token was issued to another client")
+    now = clock.now()
+    spent = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.spent_at.is_(None))
+        .values(spent_at=now)
+    ).rowcount  # type: ignore[attr-defined]
+    if spent != 1:
+        revoke_grant(grant)
+        db.session.commit()
+        raise GrantError("the refresh token was already used")
+    if not grant_is_live(tenant, grant, now):
+        raise GrantError("the grant has ended")
+    grant.last_used_at = now
+    return grant
+
+
+def find_grant_of_refresh_token(tenant: Tenant, token: str) -> Grant | None:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    row = db.session.execute(
+        select(Grant).join(RefreshToken, RefreshToken.grant_id == Grant.id).where(
+            RefreshToken.tenant_id == tenant.id,
+            RefreshToken.token_hash == keyring().hash_token(token),
+            RefreshToken.spent_at.is_(None),
+        )
+    ).scalar_one_or_none()
+    return row
+
+
+def grant_is_live(tenant: Tenant, grant: Grant, now: datetime | None = None) -> bool:
+    """Not revoked, within the hard end, and (unless "Stay logged in") used within the idle timeout."""
+    now = now or clock.now()
+    if grant.revoked_at is not None:
+        return False
+    if grant.expires_at is not None and grant.expires_at <= now:
+        return False
+    if grant.session_id is not None and not grant.persistent:
+        return now - grant.last_used_at < timedelta(seconds=tenant.idle_timeout_seconds)
+    return True
+
+
+def revoke_grant(grant: Grant) -> None:
+    if grant.revoked_at is None:
+        grant.revoked_at = clock.now()
+
+
+def revoke_session_grants(tenant: Tenant, session_id: str) -> list[Grant]:
+    """Revoke every grant made in a browser session (log out); returns them for back-channel logout."""
+    grants = list(db.session.execute(
+        select(Grant).where(Grant.tenant_id == tenant.id, Grant.session_id == session_id, Grant.revoked_at.is_(None))
+    ).scalars())
+    for grant in grants:
+        revoke_grant(grant)
+    return grants
+
+
+def revoke_user_grants(tenant: Tenant, user_id: str) -> int:
+    """Revoke every grant of a person (password changed, account disabled)."""
+    result = db.session.execute(
+        update(Grant)
+        .where(Grant.tenant_id == tenant.id, Grant.user_id == user_id, Grant.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _find_code(tenant: Tenant, code: str) -> AuthorizationCode | None:
+    if not code or len(code) > MAX_TOKEN_LENGTH:
+        return None
+    return db.session.execute(
+        select(AuthorizationCode).where(
+            AuthorizationCode.tenant_id == tenant.id, AuthorizationCode.code_hash == keyring().hash_token(code)
+        )
+    ).scalar_one_or_none()

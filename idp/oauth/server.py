@@ -1,0 +1,519 @@
+"""Authlib's authorization server, adapted to tenants: the only place that wires Authlib in.
+
+Authlib supplies the protocol machinery (RFC 6749 grants, RFC 7636, OIDC Core, RFC 7009,
+RFC 7662, RFC 7523 client assertions); the subclasses here only supply storage and tenancy.
+Every lookup goes through the tenant resolved for the request (`current_tenant()`), and the
+issuer is the one the request arrived at (`current_route().issuer`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
+from authlib.oauth2.rfc6749 import OAuth2Request, grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oidc.core import OpenIDCode
+from flask import Flask
+from flask import request as flask_request
+from joserfc.jwk import KeySet
+from sqlalchemy.exc import IntegrityError
+
+from idp import clock
+from idp.accounts.models import User
+from idp.accounts.service import get_user
+from idp.db import db
+from idp.oauth import claims as user_claims
+from idp.oauth import grants as grant_service
+from idp.oauth import tokens
+from idp.oauth.client_metadata import is_loopback_host
+from idp.oauth.clients import check_client_secret, find_client
+from idp.oauth.models import Client, Grant, UsedClientAssertion
+from idp.tenancy.context import current_route, current_tenant
+from idp.tenancy.models import Tenant
+
+PKCE_METHODS = ["S256"]
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+def current_issuer() -> str:
+    issuer = current_route().issuer
+    assert issuer is not None  # protocol endpoints only exist under a tenant
+    return issuer
+
+
+class OAuthClient:
+    """Authlib's ClientMixin over a stored Client."""
+
+    def __init__(self, model: Client) -> None:
+        self.model = model
+        self.metadata = model.client_metadata
+
+    def get_client_id(self) -> str:
+        return self.model.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        uris = self.model.redirect_uris
+        return uris[0] if len(uris) == 1 else None  # several registered: the request must name one
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        allowed = self.model.scope.split()
+        if not scope:
+            return " ".join(allowed)
+        return " ".join(s for s in dict.fromkeys(scope.split()) if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return matches_redirect_uri(redirect_uri, self.model.redirect_uris, self.model.application_type)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return check_client_secret(self.model, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.model.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.model.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.model.grant_types
+
+    @property
+    def id_token_signed_response_alg(self) -> str:
+        return str(self.metadata.get("id_token_signed_response_alg", "RS256"))
+
+
+def matches_redirect_uri(uri: str, registered: list[str], application_type: str) -> bool:
+    """Exact match; for native clients a loopback URI matches on any port (RFC 8252 §7.3)."""
+    if uri in registered:
+        return True
+    if application_type != "native":
+        return False
+    from urllib.parse import urlsplit
+
+    asked = urlsplit(uri)
+    if asked.scheme != "http" or not is_loopback_host(asked.hostname):
+        return False
+    for candidate in registered:
+        known = urlsplit(candidate)
+        if (known.scheme, known.hostname, known.path, known.query) == (
+            asked.scheme, asked.hostname, asked.path, asked.query
+        ):
+            return True
+    return False
+
+
+class TenantRequest(OAuth2Request):
+    """An OAuth2Request without Authlib's https check: TLS ends at the operator's proxy (which
+    sets HSTS and IDP_TRUST_PROXY), and development runs on http loopback."""
+
+    def __init__(self, method: str, uri: str, headers: Any, payload: Any, form: Any, args: Any) -> None:
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self._body = None
+        self.payload = payload
+        self.client = None
+        self.auth_method = None
+        self.user = None
+        self.authorization_code = None
+        self.refresh_token = None
+        self.credential = None
+        self._scope = None
+        self._form = form
+        self._args = args
+
+    @property
+    def form(self) -> Any:
+        return self._form
+
+    @property
+    def args(self) -> Any:
+        return self._args
+
+
+class StoredPayload(FlaskOAuth2Payload):
+    """The parameters of a pending authorization request, as they were validated."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        self._data = params
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        return {key: [value] for key, value in self._data.items()}
+
+
+def stored_request(params: dict[str, str]) -> TenantRequest:
+    return TenantRequest("GET", current_issuer() + "/authorize", {}, StoredPayload(params), {}, params)
+
+
+class Server(AuthorizationServer):
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        if not isinstance(client_id, str):
+            return None
+        model = find_client(current_tenant(), client_id)
+        return OAuthClient(model) if model is not None else None
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """Refresh tokens are stored as they are generated; access tokens are self-contained."""
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request
+        return TenantRequest(
+            flask_request.method, flask_request.url, flask_request.headers,
+            FlaskOAuth2Payload(flask_request), flask_request.form, flask_request.args,
+        )
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        """Scopes are checked per client (OAuthClient.get_allowed_scope), not globally."""
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """No Flask signals: nothing in Portcullis listens to them."""
+
+
+class TokenIssuing:
+    """Token generation with the grant's context: JWT access tokens and rotated refresh tokens."""
+
+    request: OAuth2Request
+
+    def generate_token(
+        self, user: User | None = None, scope: str | None = None, grant_type: str | None = None,
+        expires_in: int | None = None, include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        tenant = current_tenant()
+        client: OAuthClient = self.request.client
+        grant: Grant | None = getattr(self.request, "grant_row", None)
+        scope = scope or self.request.scope or ""
+        access_token = tokens.issue_access_token(
+            tenant, issuer=grant.issuer if grant else current_issuer(), client_id=client.get_client_id(),
+            sub=user.sub if user else client.get_client_id(), scope=scope, grant_id=grant.id if grant else None,
+            auth_time=int(grant.auth_time.timestamp()) if grant and grant.auth_time else None,
+        )
+        token: dict[str, Any] = {
+            "token_type": "Bearer", "access_token": access_token,
+            "expires_in": tokens.ACCESS_TOKEN_LIFETIME, "scope": scope,
+        }
+        if include_refresh_token and grant is not None:
+            token["refresh_token"] = grant_service.issue_refresh_token(tenant, grant)
+        return token
+
+
+class StoredCode:
+    """Authlib's AuthorizationCodeMixin over a spent code and its grant."""
+
+    def __init__(self, redirect_uri: str, grant: Grant, code_challenge: str | None, method: str | None) -> None:
+        self.redirect_uri = redirect_uri
+        self.grant = grant
+        self.code_challenge = code_challenge
+        self.code_challenge_method = method
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.grant.scope
+
+    def get_nonce(self) -> str | None:
+        return self.grant.nonce
+
+    def get_auth_time(self) -> int | None:
+        return int(self.grant.auth_time.timestamp()) if self.grant.auth_time else None
+
+    def get_acr(self) -> str | None:
+        return self.grant.acr
+
+    def get_amr(self) -> list[str]:
+        return self.grant.amr.split()
+
+
+class AuthorizationCodeGrant(TokenIssuing, grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        raise NotImplementedError("codes are issued by idp.oauth.authorize")  # pragma: no cover
+
+    def query_authorization_code(self, code: str, client: OAuthClient) -> StoredCode | None:
+        try:
+            row, grant = grant_service.spend_code(current_tenant(), code, client.model.id)
+        except grant_service.GrantError:
+            return None
+        self.request.grant_row = grant
+        return StoredCode(row.redirect_uri, grant, row.code_challenge, row.code_challenge_method)
+
+    def delete_authorization_code(self, authorization_code: StoredCode) -> None:
+        """Spent in query_authorization_code, atomically."""
+
+    def authenticate_user(self, authorization_code: StoredCode) -> User | None:
+        user_id = authorization_code.grant.user_id
+        return get_user(current_tenant(), user_id) if user_id else None
+
+
+class RefreshTokenGrant(TokenIssuing, grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Grant | None:
+        client: OAuthClient = self.request.client
+        try:
+            grant = grant_service.spend_refresh_token(current_tenant(), refresh_token, client.model.id)
+        except grant_service.GrantError:
+            return None
+        self.request.grant_row = grant
+        return _GrantToken(grant)  # type: ignore[return-value]
+
+    def authenticate_user(self, refresh_token: Any) -> User | None:
+        grant: Grant = refresh_token.grant
+        return get_user(current_tenant(), grant.user_id) if grant.user_id else None
+
+    def revoke_old_credential(self, refresh_token: Any) -> None:
+        """Spent in authenticate_refresh_token, atomically."""
+
+
+class _GrantToken:
+    """Authlib's TokenMixin view of a grant reached through a refresh token."""
+
+    def __init__(self, grant: Grant) -> None:
+        self.grant = grant
+
+    def check_client(self, client: OAuthClient) -> bool:
+        return client.model.id == self.grant.client_pk
+
+    def get_scope(self) -> str:
+        return self.grant.scope
+
+
+class ClientCredentialsGrant(TokenIssuing, grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
+
+    def validate_requested_scope(self) -> None:
+        client: OAuthClient = self.request.client
+        requested = (self.request.payload.scope or "").split()
+        allowed = set(client.model.scope.split()) - {"openid", "offline_access"}
+        if any(scope not in allowed for scope in requested):
+            raise InvalidScopeError()
+        self.request.scope = " ".join(dict.fromkeys(requested)) if requested else " ".join(sorted(allowed))
+
+
+class StrictCodeChallenge(CodeChallenge):
+    """PKCE with S256 only (RFC 9700 §2.1.1); a public client must send a challenge."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = PKCE_METHODS
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if data.get("code_challenge") and not data.get("code_challenge_method"):
+            raise InvalidRequestError("code_challenge_method must be S256")
+        if grant.request.client.model.is_public and not data.get("code_challenge"):
+            raise InvalidRequestError("public clients must use PKCE (code_challenge with S256)")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class OpenIDTokens(OpenIDCode):
+    """ID tokens signed with the tenant's key, carrying the grant's session and tenant."""
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        return False  # a nonce is bound to its one code; codes are single use
+
+    def get_client_algorithm(self, client: OAuthClient) -> str:
+        return client.id_token_signed_response_alg
+
+    def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
+        grant: Grant = request.grant_row
+        return build_id_token(grant, request.user, request.client, token, with_nonce=True)
+
+
+def build_id_token(grant: Grant, user: User, client: OAuthClient, token: dict[str, Any], *, with_nonce: bool) -> str:
+    tenant = current_tenant()
+    alg = client.id_token_signed_response_alg
+    now = int(clock.now().timestamp())
+    claims: dict[str, Any] = {
+        "iss": grant.issuer, "sub": user.sub, "aud": client.get_client_id(), "iat": now,
+        "exp": now + tokens.ID_TOKEN_LIFETIME, "tenant": tenant.account, "amr": grant.amr.split(),
+        "azp": client.get_client_id(),
+    }
+    if grant.auth_time:
+        claims["auth_time"] = int(grant.auth_time.timestamp())
+    if grant.nonce and with_nonce:
+        claims["nonce"] = grant.nonce
+    if grant.session_id:
+        claims["sid"] = grant.session_id
+    if grant.acr:
+        claims["acr"] = grant.acr
+    if token.get("access_token"):
+        claims["at_hash"] = tokens.half_hash(token["access_token"], alg)
+    claims.update(user_claims.for_scopes(tenant, user, token.get("scope", "").split()))
+    return tokens.sign(tenant, claims, alg=alg)
+
+
+def add_id_token_on_refresh(grant: Any) -> None:
+    """OIDC Core §12.2: a refresh returns a new ID token (without nonce) for openid grants."""
+
+    def hook(grant: Any, response: tuple[int, dict[str, Any], Any]) -> None:
+        _, token, _ = response
+        request = grant.request
+        if "openid" in token.get("scope", "").split() and request.user is not None:
+            token["id_token"] = build_id_token(request.grant_row, request.user, request.client, token, with_nonce=False)
+
+    grant.register_hook("after_create_token_response", hook)
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """private_key_jwt (OIDC Core §9, RFC 7523 §3) with a `jti` replay check."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def get_audiences(self) -> list[str]:
+        issuer = current_issuer()
+        return [issuer, issuer + "/token"]
+
+    def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
+        jwks: Any = client.metadata.get("jwks") or {"keys": []}
+        return KeySet.import_key_set(jwks)
+
+    def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
+        from datetime import UTC, datetime
+
+        if not isinstance(jti, str) or len(jti) > 200:
+            return False
+        tenant = current_tenant()
+        expires = datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
+        try:
+            with db.session.begin_nested():
+                db.session.add(UsedClientAssertion(
+                    tenant_id=tenant.id, client_id=str(claims["sub"]), jti=jti, expires_at=expires,
+                ))
+        except IntegrityError:
+            return False
+        return True
+
+
+class Revocation(RevocationEndpoint):
+    """RFC 7009: refresh tokens (revoking the grant) and access tokens (by jti)."""
+
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
+        return find_token(token_string)
+
+    def revoke_token(self, token: Any, request: OAuth2Request) -> None:
+        tenant = current_tenant()
+        if isinstance(token, _RefreshTokenView):
+            grant_service.revoke_grant(token.grant)
+        else:
+            tokens.revoke_access_token(tenant, token.access)
+        db.session.commit()
+
+
+class Introspection(IntrospectionEndpoint):
+    """RFC 7662: only for confidential clients; foreign or dead tokens are simply inactive."""
+
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
+        return find_token(token_string)
+
+    def check_permission(self, token: Any, client: OAuthClient, request: OAuth2Request) -> bool:
+        return True  # any authenticated client of this tenant may ask (resource servers)
+
+    def introspect_token(self, token: Any) -> dict[str, Any]:
+        return token.introspection()
+
+
+class _AccessTokenView:
+    def __init__(self, access: tokens.AccessToken) -> None:
+        self.access = access
+
+    def check_client(self, client: OAuthClient) -> bool:
+        return self.access.client_id == client.get_client_id()
+
+    def is_expired(self) -> bool:
+        return False  # verify_access_token checked it
+
+    def is_revoked(self) -> bool:
+        return False
+
+    def introspection(self) -> dict[str, Any]:
+        claims = self.access.claims
+        keys = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time")
+        return {"active": True, "token_type": "Bearer", **{k: claims[k] for k in keys if k in claims}}
+
+
+class _RefreshTokenView:
+    def __init__(self, grant: Grant, client_id: str) -> None:
+        self.grant = grant
+        self.client_id = client_id
+
+    def check_client(self, client: OAuthClient) -> bool:
+        return client.model.id == self.grant.client_pk
+
+    def is_expired(self) -> bool:
+        return not grant_service.grant_is_live(current_tenant(), self.grant)
+
+    def is_revoked(self) -> bool:
+        return self.grant.revoked_at is not None
+
+    def introspection(self) -> dict[str, Any]:
+        tenant = current_tenant()
+        user = get_user(tenant, self.grant.user_id) if self.grant.user_id else None
+        payload: dict[str, Any] = {
+            "active": True, "token_type": "refresh_token", "scope": self.grant.scope,
+            "client_id": self.client_id, "iss": self.grant.issuer,
+        }
+        if user is not None:
+            payload["sub"] = user.sub
+        return payload
+
+
+def find_token(token_string: str) -> _AccessTokenView | _RefreshTokenView | None:
+    tenant = current_tenant()
+    access = tokens.verify_access_token(tenant, token_string, tenant_issuers(tenant))
+    if access is not None:
+        return _AccessTokenView(access)
+    grant = grant_service.find_grant_of_refresh_token(tenant, token_string)
+    if grant is None:
+        return None
+    client = db.session.get(Client, grant.client_pk)
+    return _RefreshTokenView(grant, client.client_id if client else "")
+
+
+def tenant_issuers(tenant: Tenant) -> list[str]:
+    from flask import current_app
+
+    from idp.tenancy.issuers import host_issuer, path_issuer
+
+    config = current_app.config["IDP"]
+    return [path_issuer(config, tenant.account), host_issuer(config, tenant.account)]
+
+
+def create_server(app: Flask) -> Server:
+    server = Server()
+    server.init_app(app)
+    server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
+    server.register_grant(AuthorizationCodeGrant, [StrictCodeChallenge(required=True), OpenIDTokens()])
+    server.register_grant(RefreshTokenGrant, [add_id_token_on_refresh])
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
+    app.extensions["idp.oauth"] = server
+    return server
+
+
+def authorization_server() -> Server:
+    from flask import current_app
+
+    server: Server = current_app.extensions["idp.oauth"]
+    return server
+
+
+__all__ = ["InvalidGrantError", "create_server"]

@@ -1,0 +1,181 @@
+"""The authorization endpoint: what is refused, where errors go, and when people are asked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.helpers import make_tenant, make_user, sign_in
+from tests.oauth.helpers import REDIRECT_URI, authorize, get_code, make_rp, pkce, query_of
+
+
+@pytest.fixture
+def rp(app: Flask):  # type: ignore[no-untyped-def]
+    tenant = make_tenant()
+    make_user(tenant)
+    return make_rp(tenant)
+
+
+def _error_of(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.headers["Location"].startswith(REDIRECT_URI)
+    return query_of(response.headers["Location"])
+
+
+@pytest.mark.parametrize("params", [
+    {"client_id": "no-such-client"},
+    {"client_id": None},
+    {"redirect_uri": "https://evil.example/callback"},
+    {"redirect_uri": REDIRECT_URI + "/extra"},
+    {"redirect_uri": "https://rp.example/callback?x=1"},
+])
+def test_unknown_client_or_redirect_uri_gets_a_page_never_a_redirect(client: FlaskClient, rp, params) -> None:  # type: ignore[no-untyped-def]
+    response = authorize(client, rp, **params)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_errors_after_the_checks_redirect_with_iss_and_state(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    query = _error_of(authorize(client, rp, response_type="token"))
+    assert query["error"] == "unsupported_response_type"
+    assert query["iss"] == rp.issuer and query["state"] == "st-1"
+
+
+def test_prompt_none_without_a_session_is_login_required(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    query = _error_of(authorize(client, rp, prompt="none"))
+    assert query == {"error": "login_required", "state": "st-1", "iss": rp.issuer}
+
+
+def test_prompt_none_with_a_session_issues_a_code(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    get_code(client, rp)
+    _, challenge = pkce()
+    response = authorize(client, rp, prompt="none", code_challenge=challenge, code_challenge_method="S256")
+    assert "code" in _error_of(response)
+
+
+def test_plain_pkce_is_refused(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    query = _error_of(authorize(client, rp, code_challenge="a" * 43, code_challenge_method="plain"))
+    assert query["error"] == "invalid_request"
+
+
+def test_public_client_must_send_a_code_challenge(app: Flask, client: FlaskClient) -> None:
+    tenant = make_tenant()
+    make_user(tenant)
+    native = make_rp(tenant, public=True, redirect_uris=["http://127.0.0.1/cb"])
+    response = client.get("/a/acme/authorize", query_string={
+        "response_type": "code", "client_id": native.client_id, "redirect_uri": "http://127.0.0.1:51004/cb",
+        "scope": "openid", "state": "s"})
+    assert response.status_code == 302
+    query = query_of(response.headers["Location"])
+    assert query["error"] == "invalid_request" and query["iss"] == native.issuer
+    assert response.headers["Location"].startswith("http://127.0.0.1:51004/cb")
+
+
+def test_native_loopback_redirect_matches_any_port_but_not_another_path(app: Flask, client: FlaskClient) -> None:
+    tenant = make_tenant()
+    make_user(tenant)
+    native = make_rp(tenant, public=True, redirect_uris=["http://127.0.0.1/cb"])
+    _, challenge = pkce()
+    base = {"response_type": "code", "client_id": native.client_id, "scope": "openid", "state": "s",
+            "code_challenge": challenge, "code_challenge_method": "S256"}
+    ok = client.get("/a/acme/authorize", query_string=base | {"redirect_uri": "http://127.0.0.1:49152/cb"})
+    assert ok.status_code == 303  # on to sign in
+    bad = client.get("/a/acme/authorize", query_string=base | {"redirect_uri": "http://127.0.0.1:49152/other"})
+    assert bad.status_code == 400 and "Location" not in bad.headers
+
+
+def test_prompt_login_asks_again_even_with_a_session(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    get_code(client, rp)
+    response = authorize(client, rp, prompt="login", code_challenge=pkce()[1], code_challenge_method="S256")
+    assert response.status_code == 303 and "/login?request=" in response.headers["Location"]
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200 and "Staff sign in" in page.get_data(as_text=True)
+
+
+def test_max_age_exceeded_asks_again(app: Flask, client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    get_code(client, rp)
+    app.extensions["idp.clock"].advance(timedelta(minutes=10))
+    response = authorize(client, rp, max_age="300", code_challenge=pkce()[1], code_challenge_method="S256")
+    assert response.status_code == 303 and "/login?request=" in response.headers["Location"]
+    within = authorize(client, rp, max_age="3600", code_challenge=pkce()[1], code_challenge_method="S256")
+    assert within.status_code == 302 and "code=" in within.headers["Location"]
+
+
+def test_unknown_and_extra_parameters_are_ignored_and_post_works(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    get_code(client, rp)
+    _, challenge = pkce()
+    response = client.post("/a/acme/authorize", data={
+        "response_type": "code", "client_id": rp.client_id, "redirect_uri": REDIRECT_URI, "scope": "openid",
+        "state": "s2", "code_challenge": challenge, "code_challenge_method": "S256", "frobnicate": "yes",
+        "ui_locales": "de", "acr_values": "urn:portcullis:acr:password", "login_hint": "coach@example.com"})
+    query = _error_of(response)
+    assert "code" in query and query["state"] == "s2"
+
+
+def test_third_party_client_asks_for_consent_once(app: Flask, client: FlaskClient) -> None:
+    tenant = make_tenant()
+    make_user(tenant)
+    third = make_rp(tenant, first_party=False)
+    response = authorize(client, third, code_challenge=pkce()[1], code_challenge_method="S256")
+    request_id = query_of(response.headers["Location"])["request"]
+    signed = sign_in(client, third.prefix, query_string={"request": request_id}, extra_form={"request": request_id})
+    page = client.get(signed.headers["Location"])
+    assert page.status_code == 200 and "Allow Office Portal?" in page.get_data(as_text=True)
+    # prompt=none cannot show the page
+    silent = authorize(client, third, prompt="none", code_challenge=pkce()[1], code_challenge_method="S256")
+    assert _error_of(silent)["error"] == "consent_required"
+    from tests.helpers import csrf_from
+
+    allowed = client.post(f"/a/acme/authorize/consent/{request_id}",
+                          data={"csrf_token": csrf_from(page.get_data(as_text=True)), "decision": "allow"})
+    assert allowed.status_code == 303
+    done = client.get(allowed.headers["Location"])
+    assert "code" in _error_of(done)
+    again = authorize(client, third, code_challenge=pkce()[1], code_challenge_method="S256")
+    assert "code" in _error_of(again)  # no second consent page for the same scopes
+
+
+def test_denied_consent_returns_access_denied(app: Flask, client: FlaskClient) -> None:
+    from tests.helpers import csrf_from
+
+    tenant = make_tenant()
+    make_user(tenant)
+    third = make_rp(tenant, first_party=False)
+    response = authorize(client, third, code_challenge=pkce()[1], code_challenge_method="S256")
+    request_id = query_of(response.headers["Location"])["request"]
+    signed = sign_in(client, third.prefix, query_string={"request": request_id}, extra_form={"request": request_id})
+    page = client.get(signed.headers["Location"])
+    denied = client.post(f"/a/acme/authorize/consent/{request_id}",
+                         data={"csrf_token": csrf_from(page.get_data(as_text=True)), "decision": "deny"})
+    query = _error_of(denied)
+    assert query["error"] == "access_denied" and query["iss"] == third.issuer
+
+
+def test_consent_post_needs_csrf(app: Flask, client: FlaskClient) -> None:
+    tenant = make_tenant()
+    make_user(tenant)
+    third = make_rp(tenant, first_party=False)
+    response = authorize(client, third, code_challenge=pkce()[1], code_challenge_method="S256")
+    request_id = query_of(response.headers["Location"])["request"]
+    sign_in(client, third.prefix, query_string={"request": request_id}, extra_form={"request": request_id})
+    forged = client.post(f"/a/acme/authorize/consent/{request_id}", data={"decision": "allow"})
+    assert forged.status_code == 400
+
+
+def test_expired_or_unknown_pending_request_gets_a_page(app: Flask, client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    response = authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256")
+    request_id = query_of(response.headers["Location"])["request"]
+    app.extensions["idp.clock"].advance(timedelta(hours=1))
+    assert client.get(f"/a/acme/authorize/continue/{request_id}").status_code == 400
+    assert client.get("/a/acme/authorize/continue/not-a-request").status_code == 400
+
+
+@pytest.mark.parametrize("max_age", ["abc", "-1"])
+def test_malformed_max_age_is_invalid_request(client: FlaskClient, rp, max_age: str) -> None:  # type: ignore[no-untyped-def]
+    get_code(client, rp)
+    query = _error_of(authorize(client, rp, max_age=max_age, code_challenge=pkce()[1], code_challenge_method="S256"))
+    assert query["error"] == "invalid_request"

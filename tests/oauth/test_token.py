@@ -1,0 +1,280 @@
+"""The token endpoint: codes, refresh tokens, client credentials and client authentication."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from tests.helpers import csrf_from, make_tenant, make_user
+from tests.oauth.helpers import REDIRECT_URI, RP, exchange, get_code, make_rp
+
+
+@pytest.fixture
+def rp(app: Flask) -> RP:
+    tenant = make_tenant()
+    make_user(tenant)
+    return make_rp(tenant)
+
+
+def _tokens(client: FlaskClient, rp: RP, **params: str) -> dict[str, Any]:
+    code, verifier = get_code(client, rp, **params)
+    response = exchange(client, rp, code, verifier)
+    assert response.status_code == 200, response.get_json()
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def _refresh(client: FlaskClient, rp: RP, token: str, **extra: str):  # type: ignore[no-untyped-def]
+    return client.post(f"{rp.prefix}/token", data={"grant_type": "refresh_token", "refresh_token": token, **extra},
+                       headers=rp.basic)
+
+
+def _userinfo(client: FlaskClient, rp: RP, access_token: str) -> int:
+    return client.get(f"{rp.prefix}/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code
+
+
+def test_a_replayed_code_fails_and_revokes_what_it_issued(client: FlaskClient, rp: RP) -> None:
+    code, verifier = get_code(client, rp)
+    first = exchange(client, rp, code, verifier).get_json()
+    assert _userinfo(client, rp, first["access_token"]) == 200
+    replay = exchange(client, rp, code, verifier)
+    assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_grant"
+    assert _userinfo(client, rp, first["access_token"]) == 401
+    assert _refresh(client, rp, first["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_a_code_lives_at_most_60_seconds(app: Flask, client: FlaskClient, rp: RP) -> None:
+    code, verifier = get_code(client, rp)
+    app.extensions["idp.clock"].advance(timedelta(seconds=61))
+    response = exchange(client, rp, code, verifier)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
+
+
+def test_a_code_is_bound_to_its_redirect_uri_and_client(app: Flask, client: FlaskClient, rp: RP) -> None:
+    code, verifier = get_code(client, rp)
+    wrong_uri = exchange(client, rp, code, verifier, redirect_uri=REDIRECT_URI + "x")
+    assert wrong_uri.get_json()["error"] == "invalid_grant"
+    from idp.tenancy.service import get_tenant
+
+    other = make_rp(get_tenant("acme"))
+    code, verifier = get_code(client, rp, signed_in=True)
+    stolen = exchange(client, other, code, verifier)
+    assert stolen.status_code == 400 and stolen.get_json()["error"] == "invalid_grant"
+
+
+def test_pkce_verifier_must_match(client: FlaskClient, rp: RP) -> None:
+    code, _ = get_code(client, rp)
+    response = exchange(client, rp, code, "w" * 43)
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_a_verifier_without_a_challenge_is_refused(client: FlaskClient, rp: RP) -> None:
+    code, _ = get_code(client, rp, code_challenge="", code_challenge_method="")
+    response = exchange(client, rp, code, "v" * 43)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+
+
+def test_confidential_client_without_pkce_still_works(client: FlaskClient, rp: RP) -> None:
+    code, _ = get_code(client, rp, code_challenge="", code_challenge_method="")
+    assert exchange(client, rp, code, None).status_code == 200
+
+
+def test_password_grant_is_refused(client: FlaskClient, rp: RP) -> None:
+    response = client.post(f"{rp.prefix}/token", headers=rp.basic,
+                           data={"grant_type": "password", "username": "coach@example.com", "password": "x"})
+    assert response.status_code == 400 and response.get_json()["error"] == "unsupported_grant_type"
+
+
+def test_wrong_client_secret_is_invalid_client(client: FlaskClient, rp: RP) -> None:
+    code, verifier = get_code(client, rp)
+    response = exchange(client, RP(rp.client_id, "wrong-secret", rp.prefix), code, verifier)
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+    assert "WWW-Authenticate" in response.headers
+
+
+def test_client_secret_post(app: Flask, client: FlaskClient) -> None:
+    tenant = make_tenant()
+    make_user(tenant)
+    rp = make_rp(tenant, token_endpoint_auth_method="client_secret_post")
+    code, verifier = get_code(client, rp)
+    response = client.post(f"{rp.prefix}/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier,
+        "client_id": rp.client_id, "client_secret": rp.client_secret})
+    assert response.status_code == 200
+    basic = exchange(client, rp, *get_code(client, rp, signed_in=True))
+    assert basic.status_code == 401  # a client uses the one method it registered
+
+
+def test_public_client_with_pkce(app: Flask, client: FlaskClient) -> None:
+    tenant = make_tenant()
+    make_user(tenant)
+    native = make_rp(tenant, public=True, redirect_uris=["com.example.app:/callback"])
+    assert native.client_secret is None
+    native_redirect = "com.example.app:/callback"
+    from tests.helpers import sign_in
+    from tests.oauth.helpers import authorize, pkce, query_of
+
+    verifier, challenge = pkce()
+    start = authorize(client, native, redirect_uri=native_redirect, code_challenge=challenge,
+                      code_challenge_method="S256")
+    request_id = query_of(start.headers["Location"])["request"]
+    signed = sign_in(client, native.prefix, query_string={"request": request_id}, extra_form={"request": request_id})
+    done = client.get(signed.headers["Location"])
+    code = query_of(done.headers["Location"])["code"]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": native_redirect,
+            "client_id": native.client_id}
+    assert client.post("/a/acme/token", data=form).get_json()["error"] == "invalid_request"  # no verifier
+    start = authorize(client, native, redirect_uri=native_redirect, code_challenge=challenge,
+                      code_challenge_method="S256")
+    code = query_of(start.headers["Location"])["code"]
+    response = client.post("/a/acme/token", data=form | {"code": code, "code_verifier": verifier})
+    assert response.status_code == 200, response.get_json()
+
+
+def test_refresh_rotates_and_reuse_revokes_the_grant(client: FlaskClient, rp: RP) -> None:
+    first = _tokens(client, rp)
+    second = _refresh(client, rp, first["refresh_token"])
+    assert second.status_code == 200
+    body = second.get_json()
+    assert body["refresh_token"] != first["refresh_token"]
+    assert "id_token" in body and "nonce" not in jwt.decode(body["id_token"], _any_key(client, rp)).claims
+    reuse = _refresh(client, rp, first["refresh_token"])
+    assert reuse.status_code == 400 and reuse.get_json()["error"] == "invalid_grant"
+    # the whole grant is gone: the newest refresh token and access token too
+    assert _refresh(client, rp, body["refresh_token"]).get_json()["error"] == "invalid_grant"
+    assert _userinfo(client, rp, body["access_token"]) == 401
+
+
+def _any_key(client: FlaskClient, rp: RP):  # type: ignore[no-untyped-def]
+    from joserfc.jwk import KeySet
+
+    return KeySet.import_key_set(client.get(f"{rp.prefix}/jwks").get_json())
+
+
+def test_refresh_cannot_widen_scope(client: FlaskClient, rp: RP) -> None:
+    first = _tokens(client, rp, scope="openid")
+    response = _refresh(client, rp, first["refresh_token"], scope="openid email")
+    assert response.get_json()["error"] == "invalid_scope"
+
+
+def test_two_concurrent_refreshes_of_one_token_exactly_one_wins(app: Flask, client: FlaskClient, rp: RP) -> None:
+    first = _tokens(client, rp)
+    results: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def refresh() -> None:
+        with app.app_context():
+            racer = app.test_client()
+            barrier.wait()
+            results.append(_refresh(racer, rp, first["refresh_token"]).status_code)
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(results) == [200, 400]
+
+
+def test_refresh_idles_out_with_the_session_rules(app: Flask, client: FlaskClient, rp: RP) -> None:
+    first = _tokens(client, rp)
+    app.extensions["idp.clock"].advance(timedelta(minutes=50))
+    second = _refresh(client, rp, first["refresh_token"]).get_json()  # use renews the idle timer
+    app.extensions["idp.clock"].advance(timedelta(minutes=50))
+    third = _refresh(client, rp, second["refresh_token"])
+    assert third.status_code == 200
+    app.extensions["idp.clock"].advance(timedelta(minutes=61))
+    assert _refresh(client, rp, third.get_json()["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_stay_logged_in_refresh_outlives_the_idle_timeout(app: Flask, client: FlaskClient, rp: RP) -> None:
+    from tests.helpers import sign_in
+
+    sign_in(client, stay=True)
+    code, verifier = get_code(client, rp, signed_in=True)
+    first = exchange(client, rp, code, verifier).get_json()
+    app.extensions["idp.clock"].advance(timedelta(days=3))
+    assert _refresh(client, rp, first["refresh_token"]).status_code == 200
+
+
+def test_log_out_revokes_refresh_tokens(client: FlaskClient, rp: RP) -> None:
+    first = _tokens(client, rp)
+    page = client.get(f"{rp.prefix}/logout")
+    client.post(f"{rp.prefix}/logout", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert _refresh(client, rp, first["refresh_token"]).get_json()["error"] == "invalid_grant"
+    assert _userinfo(client, rp, first["access_token"]) == 401
+
+
+def test_client_credentials(app: Flask, client: FlaskClient) -> None:
+    tenant = make_tenant()
+    service = make_rp(tenant, grant_types=["client_credentials"], scope="users:write users:read", redirect_uris=[])
+    response = client.post("/a/acme/token", data={"grant_type": "client_credentials", "scope": "users:write"},
+                           headers=service.basic)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["scope"] == "users:write" and "refresh_token" not in body and "id_token" not in body
+    assert body["expires_in"] <= 600
+    too_much = client.post("/a/acme/token", data={"grant_type": "client_credentials", "scope": "users:admin"},
+                           headers=service.basic)
+    assert too_much.get_json()["error"] == "invalid_scope"
+
+
+def test_client_credentials_needs_the_grant_type(client: FlaskClient, rp: RP) -> None:
+    response = client.post("/a/acme/token", data={"grant_type": "client_credentials"}, headers=rp.basic)
+    assert response.status_code == 400 and response.get_json()["error"] == "unauthorized_client"
+
+
+def _assertion(key: RSAKey, client_id: str, audience: str, jti: str) -> str:
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "jti": jti, "iat": now, "exp": now + 60}
+    return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+
+
+def test_private_key_jwt_with_jti_replay_check(app: Flask, client: FlaskClient) -> None:
+    tenant = make_tenant()
+    key = RSAKey.generate_key(2048, parameters={"kid": "rp-key"}, private=True)
+    service = make_rp(tenant, grant_types=["client_credentials"], scope="users:read", redirect_uris=[],
+                      token_endpoint_auth_method="private_key_jwt",
+                      jwks={"keys": [key.as_dict(private=False) | {"kid": "rp-key"}]})
+    audience = "http://localhost/a/acme/token"
+    form = {"grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_id": service.client_id}
+    assertion = _assertion(key, service.client_id, audience, "jti-1")
+    assert client.post("/a/acme/token", data=form | {"client_assertion": assertion}).status_code == 200
+    replay = client.post("/a/acme/token", data=form | {"client_assertion": assertion})
+    assert replay.status_code in (400, 401) and replay.get_json()["error"] == "invalid_client"
+    other_key = RSAKey.generate_key(2048, parameters={"kid": "rp-key"}, private=True)
+    forged = _assertion(other_key, service.client_id, audience, "jti-2")
+    refused = client.post("/a/acme/token", data=form | {"client_assertion": forged})
+    assert refused.get_json()["error"] == "invalid_client"
+    wrong_audience = _assertion(key, service.client_id, "http://localhost/a/other/token", "jti-3")
+    assert client.post("/a/acme/token", data=form | {"client_assertion": wrong_audience}).status_code in (400, 401)
+
+
+@pytest.mark.parametrize("form", [
+    {},
+    {"grant_type": ""},
+    {"grant_type": "authorization_code"},
+    {"grant_type": "authorization_code", "code": "x" * 5000},
+    {"grant_type": "refresh_token", "refresh_token": "\u0000\u00ff"},
+    {"grant_type": ["a", "b"]},
+])
+def test_bad_token_requests_are_400_class_json(client: FlaskClient, rp: RP, form: dict[str, Any]) -> None:
+    response = client.post(f"{rp.prefix}/token", data=form, headers=rp.basic)
+    assert 400 <= response.status_code < 500
+    assert response.is_json and "error" in response.get_json()
+
+
+def test_token_responses_are_not_cached(client: FlaskClient, rp: RP) -> None:
+    code, verifier = get_code(client, rp)
+    response = exchange(client, rp, code, verifier)
+    assert "no-store" in response.headers["Cache-Control"]
