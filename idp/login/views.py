@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from idp.accounts.emails import MAX_EMAIL_LENGTH
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH
 from idp.db import db
-from idp.login import throttle
+from idp.login import pipeline, throttle
 from idp.login.service import InvalidCredentials, sign_in_with_password
 from idp.oauth.logout import sign_out as end_signed_in_session
 from idp.sessions.web import clear_session_cookie, set_session_cookie
@@ -34,9 +34,23 @@ def _pending_request_id(values: Any) -> str | None:
 
 
 def _after_sign_in(request_id: str | None) -> str:
+    return url_for("login.continue_sign_in", request=request_id) if request_id else url_for("login.continue_sign_in")
+
+
+@bp.get("/continue")
+def continue_sign_in() -> ResponseReturnValue:
+    """After each step of the sign-in pipeline: the next step, else back to the app (or landing)."""
+    request_id = _pending_request_id(request.args)
+    if g.user is None:
+        return redirect(url_for("login.sign_in_form", request=request_id) if request_id
+                        else url_for("login.sign_in_form"))
+    ctx = pipeline.Context(current_tenant(), g.user, g.browser_session, request_id)
+    step_url = pipeline.next_step_url(ctx)
+    if step_url is not None:
+        return redirect(step_url)
     if request_id:
-        return url_for("oauth.continue_authorization", request_id=request_id)
-    return url_for("login.signed_in")
+        return redirect(url_for("oauth.continue_authorization", request_id=request_id))
+    return redirect(url_for("login.signed_in"))
 
 
 @bp.get("/login")

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 from idp import clock
 from idp.accounts.service import get_user
 from idp.db import db
+from idp.login import pipeline
 from idp.oauth import authorize as flow
 from idp.oauth import registration, tokens
 from idp.oauth.claims import for_scopes
@@ -200,6 +201,11 @@ def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
             tenant, user.id, client.model.id, params["scope"]),
     )
     step = flow.decide(situation)
+    if step in ("consent", "issue") and user is not None and session is not None:
+        acr_values = tuple(params.get("acr_values", "").split())
+        step_url = pipeline.next_step_url(pipeline.Context(tenant, user, session, pending.id, acr_values))
+        if step_url is not None:  # the sign-in pipeline is not finished: no code yet
+            return redirect(step_url)
     if step == "login":
         return redirect(url_for("login.sign_in_form", request=pending.id), code=303)
     if step == "consent":

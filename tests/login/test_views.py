@@ -19,7 +19,9 @@ def test_sign_in_with_email_starts_session(app, client: FlaskClient) -> None:
     make_user(tenant, name="Casey Coach")
     response = sign_in(client)
     assert response.status_code == 303
-    assert response.headers["Location"].endswith("/a/acme/signed-in")
+    assert response.headers["Location"].endswith("/a/acme/continue")  # the sign-in pipeline
+    landing = client.get(response.headers["Location"])
+    assert landing.headers["Location"].endswith("/a/acme/signed-in")
     page = client.get("/a/acme/signed-in")
     assert "Casey Coach" in page.get_data(as_text=True)
 

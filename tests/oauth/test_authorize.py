@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.helpers import make_tenant, make_user, sign_in
-from tests.oauth.helpers import REDIRECT_URI, authorize, get_code, make_rp, pkce, query_of
+from tests.oauth.helpers import REDIRECT_URI, authorize, follow_local, get_code, make_rp, pkce, query_of
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_third_party_client_asks_for_consent_once(app: Flask, client: FlaskClien
     response = authorize(client, third, code_challenge=pkce()[1], code_challenge_method="S256")
     request_id = query_of(response.headers["Location"])["request"]
     signed = sign_in(client, third.prefix, query_string={"request": request_id}, extra_form={"request": request_id})
-    page = client.get(signed.headers["Location"])
+    page = follow_local(client, signed)
     assert page.status_code == 200 and "Allow Office Portal?" in page.get_data(as_text=True)
     # prompt=none cannot show the page
     silent = authorize(client, third, prompt="none", code_challenge=pkce()[1], code_challenge_method="S256")
@@ -148,7 +148,7 @@ def test_denied_consent_returns_access_denied(app: Flask, client: FlaskClient) -
     response = authorize(client, third, code_challenge=pkce()[1], code_challenge_method="S256")
     request_id = query_of(response.headers["Location"])["request"]
     signed = sign_in(client, third.prefix, query_string={"request": request_id}, extra_form={"request": request_id})
-    page = client.get(signed.headers["Location"])
+    page = follow_local(client, signed)
     denied = client.post(f"/a/acme/authorize/consent/{request_id}",
                          data={"csrf_token": csrf_from(page.get_data(as_text=True)), "decision": "deny"})
     query = _error_of(denied)
@@ -179,3 +179,36 @@ def test_malformed_max_age_is_invalid_request(client: FlaskClient, rp, max_age: 
     get_code(client, rp)
     query = _error_of(authorize(client, rp, max_age=max_age, code_challenge=pkce()[1], code_challenge_method="S256"))
     assert query["error"] == "invalid_request"
+
+
+class _AlwaysStep:
+    """A pipeline step that is needed until the test says otherwise."""
+
+    name = "test-step"
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def needed(self, ctx) -> bool:  # type: ignore[no-untyped-def]
+        return not self.done
+
+    def url(self, ctx) -> str:  # type: ignore[no-untyped-def]
+        return f"/a/acme/test-step?request={ctx.request_id}"
+
+
+def test_no_code_while_a_pipeline_step_is_needed(client: FlaskClient, rp, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from idp.login import pipeline
+
+    step = _AlwaysStep()
+    monkeypatch.setattr(pipeline, "STEPS", [step])
+    response = authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256")
+    request_id = query_of(response.headers["Location"])["request"]
+    signed = sign_in(client, rp.prefix, query_string={"request": request_id}, extra_form={"request": request_id})
+    after = client.get(signed.headers["Location"])
+    assert after.headers["Location"] == f"/a/acme/test-step?request={request_id}"
+    # skipping the step by going straight to the authorization endpoint does not help
+    skipped = client.get(f"/a/acme/authorize/continue/{request_id}")
+    assert skipped.headers["Location"] == f"/a/acme/test-step?request={request_id}"
+    step.done = True
+    done = client.get(f"/a/acme/authorize/continue/{request_id}")
+    assert "code" in _error_of(done)

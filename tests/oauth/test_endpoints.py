@@ -130,3 +130,13 @@ def test_expired_access_tokens_are_inactive(app: Flask, client: FlaskClient, rp:
     tokens = _tokens(client, rp)
     app.extensions["idp.clock"].advance(timedelta(minutes=11))
     assert _introspect(client, rp, tokens["access_token"]) == {"active": False}
+
+
+def test_oversized_or_malformed_protocol_requests_get_json_errors(client: FlaskClient, rp: RP) -> None:
+    huge = client.post(f"{rp.prefix}/token", data={"grant_type": "x" * (1024 * 1024)}, headers=rp.basic)
+    assert huge.status_code == 413 and huge.is_json and huge.get_json()["error"] == "invalid_request"
+    garbage = client.post(f"{rp.prefix}/token", data=b"\xff\xfe\x00grant_type=%ff",
+                          content_type="application/x-www-form-urlencoded", headers=rp.basic)
+    assert 400 <= garbage.status_code < 500 and garbage.is_json
+    wrong_method = client.get(f"{rp.prefix}/token")
+    assert wrong_method.status_code == 405 and wrong_method.is_json

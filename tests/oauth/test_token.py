@@ -120,14 +120,14 @@ def test_public_client_with_pkce(app: Flask, client: FlaskClient) -> None:
     assert native.client_secret is None
     native_redirect = "com.example.app:/callback"
     from tests.helpers import sign_in
-    from tests.oauth.helpers import authorize, pkce, query_of
+    from tests.oauth.helpers import authorize, follow_local, pkce, query_of
 
     verifier, challenge = pkce()
     start = authorize(client, native, redirect_uri=native_redirect, code_challenge=challenge,
                       code_challenge_method="S256")
     request_id = query_of(start.headers["Location"])["request"]
     signed = sign_in(client, native.prefix, query_string={"request": request_id}, extra_form={"request": request_id})
-    done = client.get(signed.headers["Location"])
+    done = follow_local(client, signed)
     code = query_of(done.headers["Location"])["code"]
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": native_redirect,
             "client_id": native.client_id}

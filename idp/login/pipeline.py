@@ -1,0 +1,51 @@
+"""The sign-in pipeline (DESIGN.md §After the password): ordered steps between authentication and
+the code going back to the relying party.
+
+Each step answers one question — "does this person need to see me now?" — from server-side
+state only (the session, the person, the pending authorization request), and if so names the
+page that handles it. The pipeline is asked again after every step and again by the
+authorization endpoint before it issues a code, so no step can be skipped by editing a URL or
+replaying a form: a step is done only when the state it checks says so. Adding a step means
+adding it to `STEPS`; no other step changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from idp.accounts.models import User
+from idp.sessions.models import BrowserSession
+from idp.tenancy.models import Tenant
+
+
+@dataclass(frozen=True)
+class Context:
+    tenant: Tenant
+    user: User
+    session: BrowserSession
+    request_id: str | None  # the pending authorization request, when an app asked
+    acr_values: tuple[str, ...] = ()  # what the app asked for (e.g. two-factor step-up)
+
+
+class Step(Protocol):
+    name: str
+
+    def needed(self, ctx: Context) -> bool:
+        """Whether this person must see this step now (no side effects)."""
+
+    def url(self, ctx: Context) -> str:
+        """The page that handles the step; it carries `ctx.request_id` on."""
+
+
+def next_step_url(ctx: Context, steps: Sequence[Step] | None = None) -> str | None:
+    """The page of the first step still needed, or None when the person may go on."""
+    for step in STEPS if steps is None else steps:
+        if step.needed(ctx):
+            return step.url(ctx)
+    return None
+
+
+# The ordered steps: second factor → terms & privacy → notices (issue #5 fills these in).
+STEPS: list[Step] = []
