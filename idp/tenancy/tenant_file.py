@@ -6,6 +6,11 @@
     idle_timeout_seconds = 3600
     reset_link_seconds = 3600  # lifetime of "Forgot password?" links
     verify_link_seconds = 86400  # lifetime of email verification links
+    [[clients]]                # created when the client_id is new, else its metadata is replaced
+    client_id = "office-portal"
+    client_name = "Office Portal"
+    redirect_uris = ["https://office.example/callback"]
+    first_party = true         # no consent page; `default = true` makes it the landing portal
     [[users]]                  # created when missing; existing users keep their password
     email = "coach@demo.example"
     name = "Casey Coach"
@@ -46,16 +51,23 @@ class ApplyResult:
     tenant_created: bool
     users_created: list[str] = field(default_factory=list)
     demo_credentials: list[tuple[str, str]] = field(default_factory=list)
+    clients_created: list[str] = field(default_factory=list)
+    client_secrets: list[tuple[str, str]] = field(default_factory=list)  # generated ones, shown once
 
     def summary(self) -> str:
         verb = "created" if self.tenant_created else "updated"
-        return f"{verb} tenant {self.account}; {len(self.users_created)} user(s) created"
+        lines = [f"{verb} tenant {self.account}; {len(self.users_created)} user(s), "
+                 f"{len(self.clients_created)} client(s) created"]
+        lines += [f"  client {cid} secret (shown once): {secret}" for cid, secret in self.client_secrets]
+        return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "account": self.account,
             "tenant_created": self.tenant_created,
             "users_created": self.users_created,
+            "clients_created": self.clients_created,
+            "client_secrets": dict(self.client_secrets),
         }
 
 
@@ -105,7 +117,41 @@ def _apply(data: dict[str, Any]) -> ApplyResult:
     _refuse_repeated_emails(users)
     for entry in users:
         _apply_user(tenant, entry, result)
+    clients = data.get("clients", [])
+    if not isinstance(clients, list) or not all(isinstance(c, dict) for c in clients):
+        raise TenantError("'clients' must be an array of tables ([[clients]])")
+    for entry in clients:
+        _apply_client(tenant, entry, result)
     return result
+
+
+def _apply_client(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None:
+    """Create the client when its client_id is new, else replace its metadata (the secret stays)."""
+    from idp.oauth.client_metadata import ClientMetadataError, validate_metadata
+    from idp.oauth.clients import find_client, register_client
+
+    client_id = _string(entry, "client_id")
+    options = {"client_id", "client_secret", "first_party", "default", "pool"}
+    metadata = {k: v for k, v in entry.items() if k not in options}
+    try:
+        existing = find_client(tenant, client_id)
+        if existing is None:
+            secret = entry.get("client_secret")
+            registered = register_client(
+                tenant, metadata, first_party=bool(entry.get("first_party", False)), client_id=client_id,
+                client_secret=secret if isinstance(secret, str) and secret else None,
+                pool=str(entry.get("pool", "staff")),
+            )
+            existing = registered.client
+            result.clients_created.append(client_id)
+            if registered.client_secret and not entry.get("client_secret"):
+                result.client_secrets.append((client_id, registered.client_secret))
+        else:
+            existing.client_metadata = validate_metadata(metadata, allow_http_loopback_web=True)
+            existing.first_party = bool(entry.get("first_party", False))
+        existing.is_default = bool(entry.get("default", False))
+    except ClientMetadataError as exc:
+        raise TenantError(f"client {client_id}: {exc.description}") from exc
 
 
 def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None:
