@@ -333,6 +333,22 @@ def mail_send_pending(limit: int, as_json: bool) -> None:
              f"{len(report.given_up)} given up")
 
 
+@main.group("logout")
+def logout_group() -> None:
+    """Back-channel logout notices to relying parties."""
+
+
+@logout_group.command("deliver-pending")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def logout_deliver_pending(as_json: bool) -> None:
+    """POST the logout tokens that are due (safe to run beside `idp serve` and from cron)."""
+    from idp.oauth.backchannel import deliver_due
+
+    with app_context():
+        delivered = deliver_due(limit=1000)
+        emit(as_json, {"delivered": delivered}, f"{delivered} logout notice(s) delivered")
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))

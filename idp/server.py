@@ -35,20 +35,24 @@ def run(*, host: str, port: int, workers: int) -> None:
         "graceful_timeout": 10,
         "limit_request_line": 8190,
         "forwarded_allow_ips": "127.0.0.1,::1",
-        "post_worker_init": _start_mail_sender,
-        "worker_exit": _stop_mail_sender,
+        "post_worker_init": _start_background,
+        "worker_exit": _stop_background,
     }
     PortcullisServer(options).run()
 
 
-def _start_mail_sender(worker: Any) -> None:
-    """gunicorn hook, in each worker after it forked: deliver the outbox from this worker."""
+def _start_background(worker: Any) -> None:
+    """gunicorn hook, in each worker after it forked: deliver mail and back-channel logouts."""
     from idp.mail.worker import start_sender
+    from idp.oauth.backchannel import DeliveryThread
 
     worker.mail_sender = start_sender(worker.wsgi)
+    worker.logout_delivery = DeliveryThread(worker.wsgi)
+    worker.logout_delivery.start()
 
 
-def _stop_mail_sender(server: Any, worker: Any) -> None:
-    sender = getattr(worker, "mail_sender", None)
-    if sender is not None:
-        sender.stop()
+def _stop_background(server: Any, worker: Any) -> None:
+    for name in ("mail_sender", "logout_delivery"):
+        thread = getattr(worker, name, None)
+        if thread is not None:
+            thread.stop()
