@@ -31,7 +31,6 @@ from idp.crypto import keyring, random_token
 from idp.db import db
 from idp.mail.outbox import enqueue
 from idp.mail.render import render_mail
-from idp.sessions.service import end_all_sessions
 from idp.tenancy.models import Tenant
 
 PASSWORD_PURPOSES = (RESET_PASSWORD, INVITATION)
@@ -167,9 +166,11 @@ def _usable(tenant: Tenant, purpose: str, token: str) -> LinkCheck:
 
 
 def _after_password_change(tenant: Tenant, user: User) -> None:
-    """Whoever knew the old password is out: every browser session of the person ends."""
-    end_all_sessions(tenant, user)
-    # refresh tokens: revoked by idp.oauth (wired by the OAuth work)
+    """Whoever knew the old password is out: every browser session ends, every refresh token is
+    revoked and relying parties hear of it by back-channel logout."""
+    from idp.oauth.logout import sign_out_everywhere
+
+    sign_out_everywhere(tenant, user)
 
 
 def _send_link(tenant: Tenant, user: User, purpose: str) -> None:

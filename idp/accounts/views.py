@@ -117,6 +117,8 @@ def new_link(kind: str, token: str) -> ResponseReturnValue:
     try:
         masked = send_new_link(tenant, purpose, token, request.remote_addr or "")
     except LinkUnusable as exc:
+        if exc.check.status is LinkStatus.VALID:  # nothing to renew: back to the link's own page
+            return redirect(f"{request.script_root}/{kind}/{token}", code=303)
         return _link_problem(purpose, token, exc.check)
     except Throttled as exc:
         return _too_many("accounts/link_problem.html", exc, purpose=purpose, status_name="expired",

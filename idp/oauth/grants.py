@@ -159,14 +159,14 @@ def revoke_session_grants(tenant: Tenant, session_id: str) -> list[Grant]:
     return grants
 
 
-def revoke_user_grants(tenant: Tenant, user_id: str) -> int:
-    """Revoke every grant of a person (password changed, account disabled)."""
-    result = db.session.execute(
-        update(Grant)
-        .where(Grant.tenant_id == tenant.id, Grant.user_id == user_id, Grant.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+def revoke_user_grants(tenant: Tenant, user_id: str) -> list[Grant]:
+    """Revoke every live grant of a person (password changed, account disabled); returns them."""
+    grants = list(db.session.execute(
+        select(Grant).where(Grant.tenant_id == tenant.id, Grant.user_id == user_id, Grant.revoked_at.is_(None))
+    ).scalars())
+    for grant in grants:
+        revoke_grant(grant)
+    return grants
 
 
 def _find_code(tenant: Tenant, code: str) -> AuthorizationCode | None:

@@ -278,3 +278,25 @@ def test_token_responses_are_not_cached(client: FlaskClient, rp: RP) -> None:
     code, verifier = get_code(client, rp)
     response = exchange(client, rp, code, verifier)
     assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_a_password_reset_revokes_refresh_tokens_and_tells_relying_parties(app: Flask, client: FlaskClient,
+                                                                          rp: RP) -> None:
+    from sqlalchemy import select
+
+    from idp.db import db
+    from idp.oauth.models import LogoutDelivery
+    from idp.tenancy.service import get_tenant
+    from tests.accounts.link_flows import reset_link, set_password
+
+    tenant = get_tenant("acme")
+    notified = make_rp(tenant, backchannel_logout_uri="http://127.0.0.1:9/logout")
+    first = _tokens(client, rp)
+    code, verifier = get_code(client, notified, signed_in=True)
+    second = exchange(client, notified, code, verifier).get_json()
+    link = reset_link(app, app.test_client())
+    assert set_password(app.test_client(), link).status_code in (200, 303)
+    assert _refresh(client, rp, first["refresh_token"]).get_json()["error"] == "invalid_grant"
+    assert _userinfo(client, rp, second["access_token"]) == 401
+    queued = db.session.execute(select(LogoutDelivery)).scalars().all()
+    assert [d.uri for d in queued] == ["http://127.0.0.1:9/logout"]
