@@ -62,6 +62,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from idp.accounts.views import bp as accounts_bp
+    from idp.api.views import bp as api_bp
     from idp.login.views import bp as login_bp
     from idp.oauth.server import create_server
     from idp.oauth.views import bp as oauth_bp
@@ -71,6 +72,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(login_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(oauth_bp)
+    app.register_blueprint(api_bp)
     create_server(app)
 
 

@@ -71,6 +71,19 @@ def request_password_link(tenant: Tenant, email: str, ip: str, pool: str = "staf
     db.session.commit()
 
 
+def staff_sent_reset(tenant: Tenant, email: str, pool: str = "staff") -> bool:
+    """A portal's staff asked to mail this person a reset link (admin API). False when no account
+    of the pool has the address. Limited per address, so no portal can mail-bomb anyone."""
+    email = validate_email(email)
+    user = find_user_by_email(tenant, pool, email)
+    if user is None or user.email_normalized is None:
+        return False
+    ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, user.email_normalized)])
+    send_password_link(tenant, user)
+    db.session.commit()
+    return True
+
+
 def send_password_link(tenant: Tenant, user: User) -> None:
     """Queue a reset link, or a set-password link for someone who has no password yet."""
     purpose = RESET_PASSWORD if user.password_hash else INVITATION
