@@ -56,7 +56,7 @@ def _server_env(database_url: str, port: int, workdir: Path) -> dict[str, str]:
         IDP_MASTER_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         IDP_PUBLIC_URL=f"http://127.0.0.1:{port}",
         IDP_BASE_DOMAIN="localhost",
-        IDP_MAIL_OUTBOX=str(workdir / "outbox"),
+        IDP_MAIL_OUTBOX=str(workdir / "outbox"),  # = IdpServer.outbox
         IDP_LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )

@@ -11,6 +11,7 @@ PASSWORD = "e2e correct horse battery"
 SWIM = "e2e-swim"
 OTHER = "e2e-other"
 EMAIL = "coach@e2e-swim.example"
+NEWCOMER = "newcomer@e2e-swim.example"  # invited staff without a password yet
 NAME = "Robin Swimcoach"
 OTHER_NAME = "Robin Elsewhere"
 E2E_ACCOUNTS = (SWIM, OTHER)
@@ -29,6 +30,11 @@ email = "{EMAIL}"
 name = "{NAME}"
 password = "{PASSWORD}"
 verified = true
+pool = "staff"
+
+[[users]]
+email = "{NEWCOMER}"
+name = "Nova Newcomer"
 pool = "staff"
 """,
     # The same email in another tenant, with another name: a cookie of one tenant must not sign
@@ -62,6 +68,11 @@ class IdpServer:
 
     def host_url(self, account: str, path: str = "/login") -> str:
         return f"http://{account}.localhost:{self.port}{path}"
+
+    @property
+    def outbox(self) -> Path:
+        """IDP_MAIL_OUTBOX of the server: its mail arrives here as .eml files."""
+        return self.log_path.parent / "outbox"
 
     def log(self) -> str:
         try:
