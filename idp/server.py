@@ -44,11 +44,10 @@ def run(*, host: str, port: int, workers: int) -> None:
 def _start_background(worker: Any) -> None:
     """gunicorn hook, in each worker after it forked: deliver mail and back-channel logouts."""
     from idp.mail.worker import start_sender
-    from idp.oauth.backchannel import DeliveryThread
+    from idp.oauth.backchannel import start_delivery
 
     worker.mail_sender = start_sender(worker.wsgi)
-    worker.logout_delivery = DeliveryThread(worker.wsgi)
-    worker.logout_delivery.start()
+    worker.logout_delivery = start_delivery(worker.wsgi)
 
 
 def _stop_background(server: Any, worker: Any) -> None:

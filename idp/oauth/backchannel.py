@@ -8,7 +8,6 @@ a relying party is down, so a notice survives restarts and outages.
 from __future__ import annotations
 
 import logging
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +17,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from idp import clock
+from idp.background import PeriodicJob
 from idp.crypto import random_token
 from idp.db import db
 from idp.oauth import tokens
@@ -123,25 +123,9 @@ def _post(uri: str, token: str) -> str | None:
         return str(exc)
 
 
-class DeliveryThread(threading.Thread):
-    """Delivers due logout tokens from inside an `idp serve` worker, every `poll_seconds`."""
+def start_delivery(app: Flask, poll_seconds: float = 15.0) -> PeriodicJob:
+    """Deliver due logout tokens every `poll_seconds` from inside an `idp serve` worker."""
 
-    def __init__(self, app: Flask, poll_seconds: float = 15.0) -> None:
-        super().__init__(name="idp-logout-delivery", daemon=True)
-        self.app = app
-        self.poll_seconds = poll_seconds
-        self._stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopping.wait(self.poll_seconds):
-            with self.app.app_context():
-                try:
-                    deliver_due()
-                except Exception:  # a database hiccup must not kill the thread; the next poll retries
-                    log.exception("back-channel logout delivery pass failed")
-                finally:
-                    db.session.remove()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        self.join(timeout)
+    thread = PeriodicJob(app, "idp-logout-delivery", deliver_due, poll_seconds)
+    thread.start()
+    return thread

@@ -11,6 +11,7 @@ RFC 6749 §4.1.2).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -67,12 +68,7 @@ def spend_code(tenant: Tenant, code: str, client_pk: str) -> tuple[Authorization
     if grant is None or grant.client_pk != client_pk:
         raise GrantError("the code was issued to another client")
     now = clock.now()
-    spent = db.session.execute(
-        update(AuthorizationCode)
-        .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount  # type: ignore[attr-defined]
-    if spent != 1:
+    if not _spend_once(AuthorizationCode, AuthorizationCode.used_at, row.id, now):
         revoke_grant(grant)
         db.session.commit()
         raise GrantError("the code was already used")
@@ -104,12 +100,7 @@ def spend_refresh_token(tenant: Tenant, token: str, client_pk: str) -> Grant:
     if grant is None or grant.client_pk != client_pk:
         raise GrantError("the refresh token was issued to another client")
     now = clock.now()
-    spent = db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.spent_at.is_(None))
-        .values(spent_at=now)
-    ).rowcount  # type: ignore[attr-defined]
-    if spent != 1:
+    if not _spend_once(RefreshToken, RefreshToken.spent_at, row.id, now):
         revoke_grant(grant)
         db.session.commit()
         raise GrantError("the refresh token was already used")
@@ -167,6 +158,15 @@ def revoke_user_grants(tenant: Tenant, user_id: str) -> list[Grant]:
     for grant in grants:
         revoke_grant(grant)
     return grants
+
+
+def _spend_once(model: type[AuthorizationCode | RefreshToken], spent_column: Any, row_id: str,
+                now: datetime) -> bool:
+    """Mark the row spent unless it already was: of concurrent callers exactly one gets True."""
+    result = db.session.execute(
+        update(model).where(model.id == row_id, spent_column.is_(None)).values({spent_column: now})
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
 def _find_code(tenant: Tenant, code: str) -> AuthorizationCode | None:
