@@ -12,6 +12,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -91,8 +92,18 @@ def _empty_tables() -> None:
             conn.execute(table.delete())
 
 
+class IsolatedClient(FlaskClient):
+    """Each request gets its own app context (and so its own `g` and database session), as in
+    production; the test's own app context stays open around it for factories and asserts."""
+
+    def open(self, *args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 

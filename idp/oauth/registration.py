@@ -17,7 +17,7 @@ from idp import clock
 from idp.crypto import constant_time_equals, keyring, random_token
 from idp.db import db
 from idp.oauth.client_metadata import validate_metadata
-from idp.oauth.clients import RegisteredClient, find_client, register_client
+from idp.oauth.clients import SECRET_METHODS, RegisteredClient, find_client, register_client
 from idp.oauth.models import Client, InitialAccessToken
 from idp.tenancy.models import Tenant
 
@@ -62,9 +62,20 @@ def managed_client(tenant: Tenant, client_id: str, registration_token: str) -> C
     return client
 
 
-def update(client: Client, metadata: dict[str, Any]) -> None:
-    """RFC 7592 §2.2: the request replaces the metadata."""
-    client.client_metadata = validate_metadata(metadata, allow_http_loopback_web=False)
+def update(client: Client, metadata: dict[str, Any]) -> str | None:
+    """RFC 7592 §2.2: the request replaces the metadata. A client that moves to a secret-based
+    method gets a new secret (returned, shown once); one that moves to `none` loses its secret."""
+    checked = validate_metadata(metadata, allow_http_loopback_web=False)
+    client.client_metadata = checked
+    needs_secret = checked["token_endpoint_auth_method"] in SECRET_METHODS
+    if not needs_secret:
+        client.client_secret_hash = None
+        return None
+    if client.client_secret_hash is None:
+        secret = random_token(32)
+        client.client_secret_hash = keyring().hash_token(secret)
+        return secret
+    return None
 
 
 def delete(client: Client) -> None:

@@ -368,18 +368,22 @@ def manage_client(client_id: str) -> Response:
         registration.delete(client)
         db.session.commit()
         return Response(status=204)
+    new_secret = None
     if request.method == "PUT":
         metadata = _json_body()
         if metadata is None or metadata.get("client_id") != client.client_id:
             return _registration_error("invalid_client_metadata",
                                        "The body must be the client's metadata with its client_id.")
         try:
-            registration.update(client, {k: v for k, v in metadata.items() if k not in READ_ONLY_FIELDS})
+            new_secret = registration.update(client, {k: v for k, v in metadata.items() if k not in READ_ONLY_FIELDS})
         except ClientMetadataError as exc:
             db.session.rollback()
             return _registration_error(exc.error, exc.description)
         db.session.commit()
-    response = jsonify(registration.client_information(client, current_issuer()))
+    body = registration.client_information(client, current_issuer())
+    if request.method == "PUT" and new_secret:
+        body.update(client_secret=new_secret, client_secret_expires_at=0)
+    response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response
 

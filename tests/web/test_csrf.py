@@ -1,0 +1,151 @@
+"""CSRF: every state-changing form needs a token minted for this browser at this tenant; GET changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+
+from idp.web.csrf import COOKIE_NAME
+from tests.helpers import PASSWORD, csrf_from, make_tenant, make_user, sign_in
+
+CREDENTIALS = {"email": "coach@example.com", "password": PASSWORD}
+
+
+def token_at(client: FlaskClient, url: str, **kwargs) -> str:  # type: ignore[no-untyped-def]
+    return csrf_from(client.get(url, follow_redirects=True, **kwargs).get_data(as_text=True))
+
+
+def is_signed_in(client: FlaskClient, prefix: str = "/a/acme") -> bool:
+    return client.get(f"{prefix}/signed-in").status_code == 200
+
+
+def assert_refused(response) -> None:  # type: ignore[no-untyped-def]
+    assert 400 <= response.status_code < 500
+    assert response.status_code not in (401, 429), "the form was processed"
+    html = response.get_data(as_text=True)
+    assert "did not come from this site" in html
+    assert "Traceback" not in html
+
+
+@pytest.fixture
+def acme(app) -> None:  # type: ignore[no-untyped-def]
+    make_user(make_tenant("acme", "Acme Swim School"))
+    make_user(make_tenant("beta", "Beta Dance"))
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,  # missing
+        "",
+        "0" * 64,  # forged: right shape, wrong value
+        "not-a-token",
+        "x" * 5000,
+    ],
+)
+def test_sign_in_without_a_valid_token_is_refused(acme, client: FlaskClient, token: str | None) -> None:
+    client.get("/a/acme/login")  # the browser holds a CSRF cookie
+    form = dict(CREDENTIALS)
+    if token is not None:
+        form["csrf_token"] = token
+    assert_refused(client.post("/a/acme/login", data=form))
+    assert not is_signed_in(client)
+
+
+def test_sign_in_without_the_cookie_is_refused(acme, client: FlaskClient) -> None:
+    token = token_at(client, "/a/acme/login")
+    stranger = client.application.test_client()  # an attacker's page: has a token, not the cookie
+    assert_refused(stranger.post("/a/acme/login", data={**CREDENTIALS, "csrf_token": token}))
+
+
+def test_token_of_another_tenant_is_refused(acme, client: FlaskClient) -> None:
+    client.get("/a/acme/login")
+    beta_token = token_at(client, "/a/beta/login")
+    assert_refused(client.post("/a/acme/login", data={**CREDENTIALS, "csrf_token": beta_token}))
+    assert not is_signed_in(client)
+
+
+def test_cookie_and_token_carried_over_from_another_tenant_are_refused(acme, client: FlaskClient) -> None:
+    """Plant beta's cookie nonce under acme's path and post beta's token: the scope still differs."""
+    beta_token = token_at(client, "/a/beta/login")
+    beta_nonce = client.get_cookie(COOKIE_NAME, domain="localhost", path="/a/beta")
+    assert beta_nonce is not None
+    attacker = client.application.test_client()
+    attacker.set_cookie(COOKIE_NAME, beta_nonce.value, domain="localhost", path="/a/acme")
+    assert_refused(attacker.post("/a/acme/login", data={**CREDENTIALS, "csrf_token": beta_token}))
+    host_form = client.application.test_client()
+    host_form.set_cookie(COOKIE_NAME, beta_nonce.value, domain="acme.localhost", path="/")
+    assert_refused(host_form.post("/login", base_url="http://acme.localhost",
+                                  data={**CREDENTIALS, "csrf_token": beta_token}))
+
+
+def test_token_signed_for_the_platform_scope_is_refused_at_a_tenant(acme, client: FlaskClient) -> None:
+    client.get("/a/acme/login")
+    nonce = client.get_cookie(COOKIE_NAME, domain="localhost", path="/a/acme")
+    assert nonce is not None
+    forged = client.application.extensions["idp.keyring"].sign(f"-platform-|{nonce.value}")
+    assert_refused(client.post("/a/acme/login", data={**CREDENTIALS, "csrf_token": forged}))
+
+
+def test_csrf_cookie_is_httponly_lax_and_tenant_scoped(acme, client: FlaskClient) -> None:
+    fresh = client.application.test_client()
+    response = fresh.get("/a/acme/login")
+    headers = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(COOKIE_NAME + "=")]
+    assert headers, "the sign-in page sets the CSRF cookie"
+    header = headers[0]
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+    assert "Path=/a/acme" in header
+
+
+def test_valid_token_works(acme, client: FlaskClient) -> None:
+    assert sign_in(client).status_code == 303
+    assert is_signed_in(client)
+
+
+def test_old_token_stops_working_after_sign_in(acme, client: FlaskClient) -> None:
+    before = token_at(client, "/a/acme/login")
+    assert client.post("/a/acme/login", data={**CREDENTIALS, "csrf_token": before}).status_code == 303
+    assert_refused(client.post("/a/acme/logout", data={"csrf_token": before}))
+    assert is_signed_in(client)
+
+
+def test_get_logout_does_not_end_the_session(acme, client: FlaskClient) -> None:
+    sign_in(client)
+    for _ in range(3):
+        page = client.get("/a/acme/logout")
+        assert page.status_code == 200
+        assert 'method="post"' in page.get_data(as_text=True)
+    assert client.head("/a/acme/logout").status_code == 200
+    assert is_signed_in(client), "GET never changes state"
+
+
+@pytest.mark.parametrize("token", [None, "", "0" * 64])
+def test_post_logout_without_a_valid_token_does_not_end_the_session(
+    acme, client: FlaskClient, token: str | None
+) -> None:
+    sign_in(client)
+    data = {} if token is None else {"csrf_token": token}
+    assert_refused(client.post("/a/acme/logout", data=data))
+    assert is_signed_in(client)
+
+
+def test_logout_token_of_another_tenant_is_refused(acme, client: FlaskClient) -> None:
+    sign_in(client, prefix="/a/acme")
+    sign_in(client, prefix="/a/beta")
+    beta_token = token_at(client, "/a/beta/logout")
+    assert_refused(client.post("/a/acme/logout", data={"csrf_token": beta_token}))
+    assert is_signed_in(client, "/a/acme")
+
+
+def test_post_logout_with_a_valid_token_ends_the_session(acme, client: FlaskClient) -> None:
+    sign_in(client)
+    token = token_at(client, "/a/acme/logout")
+    assert client.post("/a/acme/logout", data={"csrf_token": token}).status_code == 303
+    assert not is_signed_in(client)
+
+
+def test_token_in_the_query_string_does_not_count(acme, client: FlaskClient) -> None:
+    token = token_at(client, "/a/acme/login")
+    response = client.post("/a/acme/login", query_string={"csrf_token": token}, data=CREDENTIALS)
+    assert_refused(response)
