@@ -212,3 +212,31 @@ def test_no_code_while_a_pipeline_step_is_needed(client: FlaskClient, rp, monkey
     step.done = True
     done = client.get(f"/a/acme/authorize/continue/{request_id}")
     assert "code" in _error_of(done)
+
+
+def test_an_expired_own_id_token_hint_still_names_the_person(app: Flask, client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    from tests.oauth.helpers import exchange
+
+    code, verifier = get_code(client, rp)
+    own_hint = exchange(client, rp, code, verifier).get_json()["id_token"]
+    app.extensions["idp.clock"].advance(timedelta(hours=2))  # the hint has expired; it still names the person
+    sign_in(client)  # a fresh session after the long pause
+    own = authorize(client, rp, id_token_hint=own_hint, code_challenge=pkce()[1], code_challenge_method="S256")
+    assert "code" in _error_of(own)
+
+
+def test_id_token_hint_of_someone_else_asks_to_sign_in(app: Flask, client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    from idp.tenancy.service import get_tenant
+    from tests.oauth.helpers import exchange
+
+    make_user(get_tenant("acme"), email="other@example.com")
+    other_browser = app.test_client()
+    sign_in(other_browser, email="other@example.com")
+    code, verifier = get_code(other_browser, rp, signed_in=True)
+    other_hint = exchange(other_browser, rp, code, verifier).get_json()["id_token"]
+    get_code(client, rp)  # the coach is signed in here
+    asked = authorize(client, rp, id_token_hint=other_hint, code_challenge=pkce()[1], code_challenge_method="S256")
+    assert asked.status_code == 303 and "/login?request=" in asked.headers["Location"]
+    silent = authorize(client, rp, prompt="none", id_token_hint=other_hint, code_challenge=pkce()[1],
+                       code_challenge_method="S256")
+    assert _error_of(silent)["error"] == "login_required"
