@@ -48,8 +48,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check idp tests migrations $(wildcard bench)
 	$(BIN)/mypy idp
 
+# Token-endpoint benchmark (bench/README.md); wrk is the load generator. BENCH_ARGS, e.g.
+# "--backends postgresql --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/portcullis_bench".
 bench: $(STAMP)
-	$(BIN)/python -m bench.token_endpoint
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing Debian's wrk, the benchmark's load generator"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } \
+	  || { echo "ERROR: could not install wrk; the benchmark cannot run" >&2; exit 1; }; }
+	$(BIN)/python -m bench.token_endpoint $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,1 @@
+"""Benchmarks of a running Portcullis (see bench/README.md)."""
