@@ -63,9 +63,12 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from idp.accounts.views import bp as accounts_bp
     from idp.api.views import bp as api_bp
+    from idp.login.notice_views import bp as notices_bp
     from idp.login.views import bp as login_bp
+    from idp.mfa.views import bp as mfa_bp
     from idp.oauth.server import create_server
     from idp.oauth.views import bp as oauth_bp
+    from idp.policies.views import bp as policies_bp
     from idp.tenancy.views import bp as tenancy_bp
 
     app.register_blueprint(tenancy_bp)
@@ -73,6 +76,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(oauth_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(mfa_bp)
+    app.register_blueprint(policies_bp)
+    app.register_blueprint(notices_bp)
     create_server(app)
 
 

@@ -52,10 +52,11 @@ def app_context() -> Iterator[Flask]:
 def domain_errors() -> tuple[type[Exception], ...]:
     from idp.accounts.service import AccountError
     from idp.oauth.client_metadata import ClientMetadataError
+    from idp.policies.service import PolicyError
     from idp.tenancy.service import TenantError
     from idp.tenancy.tenant_file import TenantFileError
 
-    return (AccountError, ClientMetadataError, TenantError, TenantFileError)
+    return (AccountError, ClientMetadataError, PolicyError, TenantError, TenantFileError)
 
 
 def guarded(func: Callable[..., None]) -> Callable[..., None]:
@@ -262,6 +263,29 @@ def keys_rotate(account: str, as_json: bool) -> None:
         db.session.commit()
         kids = {key.alg: key.kid for key in keys}
         emit(as_json, {"active": kids}, "new signing keys: " + ", ".join(f"{a} {k}" for a, k in kids.items()))
+
+
+@main.group("policy")
+def policy_group() -> None:
+    """Platform Terms & Conditions and Privacy Policy."""
+
+
+@policy_group.command("publish")
+@click.option("--kind", required=True, type=click.Choice(["terms", "privacy"]))
+@click.option("--version", "version", required=True, help="The version's label, for example 2025-01.")
+@click.option("--url", required=True, help="Where the document (or what changed) can be read.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def policy_publish(kind: str, version: str, url: str, as_json: bool) -> None:
+    """Publish a new version: everyone accepts it at their next sign-in."""
+    from idp.db import db
+    from idp.policies.service import publish
+
+    with app_context():
+        document = publish(kind, version, url)
+        db.session.commit()
+        emit(as_json, {"id": document.id, "kind": document.kind, "version": document.version, "url": document.url},
+             f"published {document.title} version {document.version}")
 
 
 @user_group.command("invite")

@@ -2,8 +2,11 @@
 
 from idp.accounts.link_models import AccountLink, RequestCounter
 from idp.accounts.models import User
+from idp.audit.models import AuditEvent
+from idp.business.models import BusinessDetails, Location
 from idp.login.models import SignInFailures
 from idp.mail.models import DeliveryAttempt, OutboxMessage
+from idp.mfa.models import RecoveryCode, SecondFactor
 from idp.oauth.models import (
     AuthorizationCode,
     AuthorizationRequest,
@@ -16,11 +19,19 @@ from idp.oauth.models import (
     RevokedAccessToken,
     UsedClientAssertion,
 )
+from idp.policies.models import PolicyAcceptance, PolicyDocument
 from idp.sessions.models import BrowserSession
 from idp.signing.models import SigningKey
 from idp.tenancy.models import Tenant
 
 __all__ = [
+    "AuditEvent",
+    "BusinessDetails",
+    "Location",
+    "PolicyAcceptance",
+    "PolicyDocument",
+    "RecoveryCode",
+    "SecondFactor",
     "AccountLink",
     "DeliveryAttempt",
     "OutboxMessage",

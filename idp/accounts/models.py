@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, String, UniqueConstraint
+from sqlalchemy import Boolean, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import TenantScoped, UTCDateTime, db, new_id
@@ -38,3 +38,8 @@ class User(TenantScoped, db.Model):  # type: ignore[name-defined]
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # BCP 47 tag for mail and pages when known (None: the tenant's default, English).
     locale: Mapped[str | None] = mapped_column(String(35))
+    # Staff: the preferred landing page ("welcome" or "dashboard"; None: welcome) and the pages
+    # they may see, as a JSON list (None: every page). See idp/accounts/landing.py.
+    landing_page: Mapped[str | None] = mapped_column(String(16))
+    permissions_json: Mapped[str | None] = mapped_column(Text)
+    newsletter: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())

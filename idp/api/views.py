@@ -56,3 +56,6 @@ def send_password_reset() -> Response:
     response = jsonify({"status": "sent"})
     response.status_code = 202
     return response
+
+
+from idp.api import people  # noqa: E402,F401 - registers its routes on `bp`

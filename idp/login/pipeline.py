@@ -31,6 +31,7 @@ class Context:
 
 class Step(Protocol):
     name: str
+    blocking: bool  # the person may not use anything before it is done (a notice is not)
 
     def needed(self, ctx: Context) -> bool:
         """Whether this person must see this step now (no side effects)."""
@@ -39,13 +40,21 @@ class Step(Protocol):
         """The page that handles the step; it carries `ctx.request_id` on."""
 
 
-def next_step_url(ctx: Context, steps: Sequence[Step] | None = None) -> str | None:
+def next_step_url(ctx: Context, steps: Sequence[Step] | None = None, *, blocking_only: bool = False) -> str | None:
     """The page of the first step still needed, or None when the person may go on."""
     for step in STEPS if steps is None else steps:
-        if step.needed(ctx):
+        if (step.blocking or not blocking_only) and step.needed(ctx):
             return step.url(ctx)
     return None
 
 
-# The ordered steps: second factor → terms & privacy → notices (issue #5 fills these in).
-STEPS: list[Step] = []
+def _steps() -> list[Step]:
+    from idp.login.notices import NoticesStep
+    from idp.mfa.step import SecondFactorStep
+    from idp.policies.step import PoliciesStep
+
+    return [SecondFactorStep(), PoliciesStep(), NoticesStep()]
+
+
+# The ordered steps: second factor → terms & privacy → notices (DESIGN.md §After the password).
+STEPS: list[Step] = _steps()

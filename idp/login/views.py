@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
@@ -12,6 +10,8 @@ from idp.accounts.emails import MAX_EMAIL_LENGTH
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH
 from idp.db import db
 from idp.login import pipeline, throttle
+from idp.login.current import context_for, continue_url, pending_request_id, sign_in_url
+from idp.login.portal import default_portal_url
 from idp.login.service import InvalidCredentials, sign_in_with_password
 from idp.oauth.logout import sign_out as end_signed_in_session
 from idp.sessions.web import clear_session_cookie, set_session_cookie
@@ -25,37 +25,25 @@ bp.before_request(require_tenant)
 INVALID_CREDENTIALS = "That email or password is not right. Check them and try again."
 
 
-def _pending_request_id(values: Any) -> str | None:
-    """The id of the authorization request waiting for this sign-in, if it looks like one."""
-    value = values.get("request", "")
-    if isinstance(value, str) and 0 < len(value) <= 64 and value.replace("-", "").replace("_", "").isalnum():
-        return value
-    return None
-
-
-def _after_sign_in(request_id: str | None) -> str:
-    return url_for("login.continue_sign_in", request=request_id) if request_id else url_for("login.continue_sign_in")
-
-
 @bp.get("/continue")
 def continue_sign_in() -> ResponseReturnValue:
     """After each step of the sign-in pipeline: the next step, else back to the app (or landing)."""
-    request_id = _pending_request_id(request.args)
-    if g.user is None:
-        return redirect(url_for("login.sign_in_form", request=request_id) if request_id
-                        else url_for("login.sign_in_form"))
-    ctx = pipeline.Context(current_tenant(), g.user, g.browser_session, request_id)
+    request_id = pending_request_id(request.args)
+    ctx = context_for(request_id)
+    if ctx is None:
+        return redirect(sign_in_url(request_id))
     step_url = pipeline.next_step_url(ctx)
     if step_url is not None:
         return redirect(step_url)
     if request_id:
         return redirect(url_for("oauth.continue_authorization", request_id=request_id))
-    return redirect(url_for("login.signed_in"))
+    # Signed in at the tenant's own URL: on to its default portal, else "you are signed in".
+    return redirect(default_portal_url(current_tenant(), g.user) or url_for("login.signed_in"))
 
 
 @bp.get("/login")
 def sign_in_form() -> ResponseReturnValue:
-    request_id = _pending_request_id(request.args)
+    request_id = pending_request_id(request.args)
     if g.user is not None and request_id is None:
         return redirect(url_for("login.signed_in"))
     # With a pending request the form shows even when signed in: the app asked for a fresh sign-in.
@@ -78,7 +66,7 @@ def sign_in() -> ResponseReturnValue:
     elif len(password) > MAX_PASSWORD_LENGTH:
         errors["password"] = f"Passwords are at most {MAX_PASSWORD_LENGTH} characters."
     form = {"email": identifier[:MAX_EMAIL_LENGTH], "stay_logged_in": persistent}
-    request_id = _pending_request_id(request.form)
+    request_id = pending_request_id(request.form)
     if errors:
         return render_page("login/sign_in.html", status=400, form=form, errors=errors, request_id=request_id)
     try:
@@ -95,7 +83,7 @@ def sign_in() -> ResponseReturnValue:
     except InvalidCredentials:
         return render_page("login/sign_in.html", status=401, form=form, errors={}, alert=INVALID_CREDENTIALS,
                            request_id=request_id)
-    response = redirect(_after_sign_in(request_id), code=303)
+    response = redirect(continue_url(request_id), code=303)
     set_session_cookie(response, started, current_route())
     csrf.rotate()
     return response
@@ -103,8 +91,12 @@ def sign_in() -> ResponseReturnValue:
 
 @bp.get("/signed-in")
 def signed_in() -> ResponseReturnValue:
-    if g.user is None:
+    ctx = context_for(None)
+    if ctx is None:
         return redirect(url_for("login.sign_in_form"))
+    step_url = pipeline.next_step_url(ctx, blocking_only=True)
+    if step_url is not None:  # typed in mid-pipeline: a second factor or the terms come first
+        return redirect(step_url)
     return render_page("login/signed_in.html", user=g.user, session=g.browser_session)
 
 

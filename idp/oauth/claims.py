@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.accounts.landing import landing_page
 from idp.accounts.models import User
 from idp.tenancy.models import Tenant
 
@@ -15,6 +16,10 @@ SCOPE_CLAIMS = {
 
 def for_scopes(tenant: Tenant, user: User, scopes: list[str]) -> dict[str, Any]:
     claims: dict[str, Any] = {"sub": user.sub, "tenant": tenant.account}
+    if user.pool == "staff":  # where the portal opens after sign-in (idp/accounts/landing.py)
+        page = landing_page(user)
+        if page is not None:
+            claims["landing_page"] = page
     if "profile" in scopes and user.name:
         claims["name"] = user.name
     if "email" in scopes:
@@ -24,5 +29,6 @@ def for_scopes(tenant: Tenant, user: User, scopes: list[str]) -> dict[str, Any]:
 
 
 def supported_claims() -> list[str]:
-    names = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "azp", "tenant"]
+    names = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "azp", "tenant",
+             "landing_page"]
     return names + [claim for claims in SCOPE_CLAIMS.values() for claim in claims]

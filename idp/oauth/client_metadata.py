@@ -128,7 +128,7 @@ def _scope(raw: dict[str, Any]) -> str:
     value = raw.get("scope", "openid profile email")
     if not isinstance(value, str):
         raise ClientMetadataError("invalid_client_metadata", "scope must be a string")
-    scopes = [s for s in value.split() if s in SCOPES or s.startswith("users:")]
+    scopes = [s for s in value.split() if s in SCOPES or s.startswith(("users:", "business:"))]
     return " ".join(dict.fromkeys(scopes)) or "openid"
 
 

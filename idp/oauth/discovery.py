@@ -9,6 +9,12 @@ from idp.oauth.client_metadata import ID_TOKEN_ALGS, SCOPES
 from idp.oauth.server import AUTH_METHODS, PKCE_METHODS
 
 ACR_PASSWORD = "urn:portcullis:acr:password"  # noqa: S105 - an acr value, not a secret
+ACR_MFA = "urn:portcullis:acr:mfa"  # a password and a second factor (TOTP or a recovery code)
+
+
+def acr_for(amr: str) -> str:
+    """The acr of a session authenticated with these RFC 8176 methods."""
+    return ACR_MFA if "otp" in amr.split() else ACR_PASSWORD
 
 
 def openid_configuration(issuer: str) -> dict[str, Any]:
@@ -40,7 +46,7 @@ def openid_configuration(issuer: str) -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "require_request_uri_registration": False,
-        "acr_values_supported": [ACR_PASSWORD],
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,

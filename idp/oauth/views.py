@@ -24,7 +24,7 @@ from idp.oauth import authorize as flow
 from idp.oauth import registration, tokens
 from idp.oauth.claims import for_scopes
 from idp.oauth.client_metadata import ClientMetadataError
-from idp.oauth.discovery import ACR_PASSWORD, openid_configuration
+from idp.oauth.discovery import acr_for, openid_configuration
 from idp.oauth.grants import issue_code, start_grant
 from idp.oauth.logout import sign_out
 from idp.oauth.models import AuthorizationRequest
@@ -220,7 +220,7 @@ def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
     assert user is not None and session is not None
     grant = start_grant(
         tenant, client_pk=client.model.id, user_id=user.id, session=session, scope=params["scope"],
-        issuer=pending.issuer, nonce=params.get("nonce"), acr=ACR_PASSWORD,
+        issuer=pending.issuer, nonce=params.get("nonce"), amr=session.amr, acr=acr_for(session.amr),
     )
     code = issue_code(tenant, grant, redirect_uri=redirect_uri, code_challenge=params.get("code_challenge"),
                       code_challenge_method=params.get("code_challenge_method"))

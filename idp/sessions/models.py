@@ -26,3 +26,8 @@ class BrowserSession(TenantScoped, db.Model):  # type: ignore[name-defined]
     # Hard end of a "Stay logged in" session (the tenant's maximum); None for idle-only ones.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How the person proved who they are in this session (RFC 8176 values, space-separated):
+    # "pwd", then "pwd otp" once the second factor is passed (sign-in or step-up).
+    amr: Mapped[str] = mapped_column(String(32), nullable=False, default="pwd", server_default="pwd")
+    # The sign-in pipeline's notices page was seen in this session (shown once per sign-in).
+    notices_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

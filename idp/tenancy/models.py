@@ -38,4 +38,8 @@ class Tenant(db.Model):  # type: ignore[name-defined]
         Integer, nullable=False, default=DEFAULT_INVITATION_LINK_SECONDS,
         server_default=str(DEFAULT_INVITATION_LINK_SECONDS),
     )
+    # Second factor for staff: "off", "optional" or "required" (idp.mfa).
+    second_factor_policy: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="off", server_default="off"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

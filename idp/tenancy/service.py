@@ -25,6 +25,12 @@ SETTINGS_LIMITS = {
 }
 
 
+# Settings chosen from a list: setting -> the values allowed.
+SETTINGS_CHOICES = {
+    "second_factor_policy": ("off", "optional", "required"),  # for staff (idp.mfa)
+}
+
+
 class TenantError(ValueError):
     """A tenant cannot be created or changed as asked; the message says why."""
 
@@ -58,6 +64,11 @@ def create_tenant(account: str, name: str, settings: Mapping[str, Any] | None = 
 
 def apply_settings(tenant: Tenant, settings: Mapping[str, Any]) -> None:
     for key, value in settings.items():
+        if key in SETTINGS_CHOICES:
+            if value not in SETTINGS_CHOICES[key]:
+                raise TenantError(f"setting '{key}' must be one of {', '.join(SETTINGS_CHOICES[key])}")
+            setattr(tenant, key, value)
+            continue
         if key not in SETTINGS_LIMITS:
             raise TenantError(f"unknown tenant setting '{key}'")
         low, high = SETTINGS_LIMITS[key]

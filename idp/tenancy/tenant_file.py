@@ -6,6 +6,15 @@
     idle_timeout_seconds = 3600
     reset_link_seconds = 3600  # lifetime of "Forgot password?" links
     verify_link_seconds = 86400  # lifetime of email verification links
+    second_factor_policy = "optional"  # "off", "optional" or "required" for staff
+    [business]                 # optional; given fields are set, others kept
+    legal_name = "Demo Swim School Ltd"
+    email = "office@demo.example"
+    phone = "+44 20 7946 0000"
+    address = "1 Pool Lane, London"
+    [[locations]]              # created or updated by name; a location without email sends no receipts
+    name = "Downtown"
+    email = "downtown@demo.example"
     [[clients]]                # created when the client_id is new, else its metadata is replaced
     client_id = "office-portal"
     client_name = "Office Portal"
@@ -17,6 +26,8 @@
     password = "…"             # optional; for demo data only
     verified = true
     pool = "staff"
+    landing_page = "dashboard"  # optional: "welcome" or "dashboard"
+    permissions = ["dashboard", "classes", "settings"]  # optional: pages they may see (default all)
 """
 
 from __future__ import annotations
@@ -122,7 +133,26 @@ def _apply(data: dict[str, Any]) -> ApplyResult:
         raise TenantError("'clients' must be an array of tables ([[clients]])")
     for entry in clients:
         _apply_client(tenant, entry, result)
+    _apply_business(tenant, data)
     return result
+
+
+def _apply_business(tenant: Any, data: dict[str, Any]) -> None:
+    from idp.business.service import BusinessError, apply_business, apply_location
+
+    business = data.get("business", {})
+    locations = data.get("locations", [])
+    if not isinstance(business, dict):
+        raise TenantError("'business' must be a table ([business])")
+    if not isinstance(locations, list) or not all(isinstance(loc, dict) for loc in locations):
+        raise TenantError("'locations' must be an array of tables ([[locations]])")
+    try:
+        if business:
+            apply_business(tenant, business)
+        for entry in locations:
+            apply_location(tenant, entry)
+    except BusinessError as exc:
+        raise TenantError(str(exc)) from exc
 
 
 def _apply_client(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None:
@@ -170,6 +200,20 @@ def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None
         result.users_created.append(user.email)
     if password is not None:
         result.demo_credentials.append((user.email, password))
+    _apply_staff_settings(user, entry, email)
+
+
+def _apply_staff_settings(user: Any, entry: dict[str, Any], email: str) -> None:
+    """Landing page and permissions are the file's to say, for new and existing users alike."""
+    from idp.accounts.landing import InvalidPermissions, set_landing_preference, set_permissions
+
+    try:
+        if "landing_page" in entry:
+            set_landing_preference(user, entry["landing_page"])
+        if "permissions" in entry:
+            set_permissions(user, entry["permissions"])
+    except InvalidPermissions as exc:
+        raise AccountError(f"user {email}: {exc}") from exc
 
 
 def _refuse_repeated_emails(users: list[dict[str, Any]]) -> None:

@@ -16,7 +16,7 @@ def test_sign_in_page_shows_tenant_and_unticked_stay_logged_in(app, client: Flas
 
 def test_sign_in_with_email_starts_session(app, client: FlaskClient) -> None:
     tenant = make_tenant()
-    make_user(tenant, name="Casey Coach")
+    make_user(tenant, name="Casey Coach", email_verified=True)  # no notices page
     response = sign_in(client)
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/a/acme/continue")  # the sign-in pipeline

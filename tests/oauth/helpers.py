@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from idp.db import db
 from idp.oauth.clients import register_client
 from idp.tenancy.models import Tenant
-from tests.helpers import sign_in
+from tests.helpers import csrf_from, sign_in
 
 REDIRECT_URI = "https://rp.example/callback"
 
@@ -79,7 +79,7 @@ def get_code(client: FlaskClient, rp: RP, *, signed_in: bool = False, **params: 
         request_id = query_of(login_url)["request"]
         response = sign_in(client, rp.prefix, query_string={"request": request_id}, extra_form={"request": request_id})
         assert response.status_code == 303, response.get_data(as_text=True)
-        response = follow_local(client, response)
+    response = follow_local(client, response)
     assert response.status_code == 302, response.get_data(as_text=True)
     location = response.headers["Location"]
     assert location.startswith(REDIRECT_URI)
@@ -87,13 +87,28 @@ def get_code(client: FlaskClient, rp: RP, *, signed_in: bool = False, **params: 
 
 
 def follow_local(client: FlaskClient, response):  # type: ignore[no-untyped-def]
-    """Follow redirects within the provider until one leaves it (or a page is shown)."""
+    """Follow redirects within the provider until one leaves it (or a page is shown).
+
+    The sign-in pipeline's notices page (e.g. "please verify your email") does not block: like a
+    person, this presses its "Continue" button.
+    """
     for _ in range(10):
         location = response.headers.get("Location", "")
+        if response.status_code == 200 and response.request.path.endswith("/notices"):
+            response = _continue_past_notices(client, response)
+            continue
         if response.status_code not in (302, 303) or not location.startswith("/"):
             return response
         response = client.get(location)
     raise AssertionError("too many redirects")
+
+
+def _continue_past_notices(client: FlaskClient, page):  # type: ignore[no-untyped-def]
+    form = {"csrf_token": csrf_from(page.get_data(as_text=True))}
+    request_id = page.request.args.get("request")
+    if request_id:
+        form["request"] = request_id
+    return client.post(page.request.path, data=form)
 
 
 def exchange(client: FlaskClient, rp: RP, code: str, verifier: str | None, **extra: str):  # type: ignore[no-untyped-def]

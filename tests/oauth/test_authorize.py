@@ -15,7 +15,7 @@ from tests.oauth.helpers import REDIRECT_URI, authorize, follow_local, get_code,
 @pytest.fixture
 def rp(app: Flask):  # type: ignore[no-untyped-def]
     tenant = make_tenant()
-    make_user(tenant)
+    make_user(tenant, email_verified=True)  # no notices page between sign-in and the code
     return make_rp(tenant)
 
 
@@ -185,6 +185,7 @@ class _AlwaysStep:
     """A pipeline step that is needed until the test says otherwise."""
 
     name = "test-step"
+    blocking = True
 
     def __init__(self) -> None:
         self.done = False

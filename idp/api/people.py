@@ -1,0 +1,145 @@
+"""Admin API about people (`/api/v1/users/<sub>`) and the tenant's business details.
+
+    GET    /api/v1/users/<sub>                  users:read or users:write
+    PATCH  /api/v1/users/<sub>                  users:write  {"landing_page": …, "permissions": […]}
+    DELETE /api/v1/users/<sub>/second-factor    users:write  (lost phone: the person enrols again)
+    GET    /api/v1/business                     business:read or business:write
+    PUT    /api/v1/business                     business:write  {"legal_name": …, "email": …, …}
+    PUT    /api/v1/locations/<name>             business:write  {"email": …, "phone": …, "address": …}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, jsonify, request
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from idp.accounts.landing import InvalidPermissions, landing_page, permitted_pages, set_landing_preference
+from idp.accounts.landing import set_permissions as store_permissions
+from idp.accounts.models import User
+from idp.api.auth import api_error, require_scope
+from idp.api.views import bp, json_body
+from idp.business import service as business
+from idp.db import db
+from idp.mfa import service as mfa
+from idp.policies.service import accepted_versions
+from idp.tenancy.context import current_tenant
+from idp.web.csrf import csrf_exempt
+
+MAX_SUB_LENGTH = 64
+
+
+@bp.get("/users/<sub>")
+@require_scope("users:read", "users:write")
+def get_person(sub: str) -> Response:
+    user = _user(sub)
+    if user is None:
+        return _no_such_person()
+    return jsonify(_person(user))
+
+
+@bp.patch("/users/<sub>")
+@csrf_exempt  # bearer-token authenticated
+@require_scope("users:write")
+def update_person(sub: str) -> Response:
+    user = _user(sub)
+    if user is None:
+        return _no_such_person()
+    body = json_body()
+    if body is None or not set(body) <= {"landing_page", "permissions"}:
+        return api_error(400, "invalid_request", "Send a JSON object with 'landing_page' and/or 'permissions'.")
+    try:
+        if "landing_page" in body:
+            set_landing_preference(user, body["landing_page"])
+        if "permissions" in body:
+            store_permissions(user, body["permissions"])
+    except InvalidPermissions as exc:
+        db.session.rollback()
+        return api_error(400, "invalid_request", str(exc))
+    db.session.commit()
+    return jsonify(_person(user))
+
+
+@bp.delete("/users/<sub>/second-factor")
+@csrf_exempt  # bearer-token authenticated
+@require_scope("users:write")
+def remove_second_factor(sub: str) -> Response:
+    user = _user(sub)
+    if user is None:
+        return _no_such_person()
+    removed = mfa.remove_factor(current_tenant(), user, actor=f"client:{g.api_token.client_id}",
+                                ip=request.remote_addr)
+    db.session.commit()
+    if not removed:
+        return api_error(404, "not_found", "This person has no second factor.")
+    return Response(status=204)
+
+
+@bp.get("/business")
+@require_scope("business:read", "business:write")
+def get_business() -> Response:
+    return jsonify(business.details_as_dict(current_tenant()))
+
+
+@bp.put("/business")
+@csrf_exempt  # bearer-token authenticated
+@require_scope("business:write")
+def put_business() -> Response:
+    body = json_body()
+    if body is None:
+        return api_error(400, "invalid_request", "Send a JSON object of business fields.")
+    return _store(lambda: business.apply_business(current_tenant(), body))
+
+
+@bp.put("/locations/<name>")
+@csrf_exempt  # bearer-token authenticated
+@require_scope("business:write")
+def put_location(name: str) -> Response:
+    body = json_body()
+    if body is None:
+        return api_error(400, "invalid_request", "Send a JSON object of location fields.")
+    return _store(lambda: business.apply_location(current_tenant(), {**body, "name": name}))
+
+
+def _store(change: Any) -> Response:
+    try:
+        change()
+    except business.BusinessError as exc:
+        db.session.rollback()
+        return api_error(400, "invalid_request", str(exc))
+    db.session.commit()
+    return jsonify(business.details_as_dict(current_tenant()))
+
+
+def _person(user: User) -> dict[str, Any]:
+    tenant = current_tenant()
+    accepted = accepted_versions(tenant, user)
+    return {
+        "sub": user.sub,
+        "email": user.email,
+        "email_verified": bool(user.email_verified),
+        "name": user.name,
+        "pool": user.pool,
+        "newsletter": bool(user.newsletter),
+        "accepted_policies": {
+            kind: {"version": a.version, "accepted_at": a.accepted_at.isoformat()} for kind, a in accepted.items()
+        },
+        "second_factor": mfa.has_confirmed_factor(tenant, user),
+        "landing_page": landing_page(user) if user.pool == "staff" else None,
+        "landing_page_preference": user.landing_page,
+        "permissions": list(permitted_pages(user)) if user.permissions_json is not None else None,
+    }
+
+
+def _user(sub: str) -> User | None:
+    if not sub or len(sub) > MAX_SUB_LENGTH:
+        return None
+    return db.session.execute(
+        select(User).where(User.tenant_id == current_tenant().id, User.sub == sub)
+    ).scalar_one_or_none()
+
+
+def _no_such_person() -> Response:
+    return api_error(404, "not_found", "No person with that sub at this tenant.")

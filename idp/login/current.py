@@ -1,0 +1,42 @@
+"""The pipeline as seen from a step's page: who is signing in, for which pending request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, url_for
+
+from idp.login.pipeline import Context
+from idp.tenancy.context import current_tenant
+
+
+def pending_request_id(values: Any) -> str | None:
+    """The id of the authorization request waiting for this sign-in, if it looks like one."""
+    value = values.get("request", "")
+    if isinstance(value, str) and 0 < len(value) <= 64 and value.replace("-", "").replace("_", "").isalnum():
+        return value
+    return None
+
+
+def context_for(request_id: str | None) -> Context | None:
+    """The signed-in person's pipeline context, with what the pending request asked for; None
+    when nobody is signed in."""
+    from idp.oauth.authorize import load_pending
+
+    if g.get("user") is None or g.get("browser_session") is None:
+        return None
+    tenant = current_tenant()
+    acr_values: tuple[str, ...] = ()
+    pending = load_pending(tenant, request_id) if request_id else None
+    if pending is not None:
+        acr_values = tuple(pending.params.get("acr_values", "").split())
+    return Context(tenant, g.user, g.browser_session, request_id, acr_values)
+
+
+def continue_url(request_id: str | None) -> str:
+    """Back to the pipeline, which decides what comes next (never the step's own say-so)."""
+    return url_for("login.continue_sign_in", request=request_id) if request_id else url_for("login.continue_sign_in")
+
+
+def sign_in_url(request_id: str | None) -> str:
+    return url_for("login.sign_in_form", request=request_id) if request_id else url_for("login.sign_in_form")

@@ -1,0 +1,67 @@
+"""The notices page of the sign-in pipeline (see idp.login.notices): "Continue" goes on."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, request
+from flask.typing import ResponseReturnValue
+
+from idp import clock
+from idp.accounts.recovery import send_verification
+from idp.db import db
+from idp.login.current import context_for, continue_url, pending_request_id, sign_in_url
+from idp.login.notices import NoticesStep, notices_for
+from idp.login.pipeline import Context
+from idp.login.throttle import Throttled
+from idp.tenancy.context import require_tenant
+from idp.web.pages import render_page
+
+bp = Blueprint("notices", __name__)
+bp.before_request(require_tenant)
+
+STEP = NoticesStep()
+
+
+@bp.get("/notices")
+def show() -> ResponseReturnValue:
+    request_id = pending_request_id(request.args)
+    ctx = context_for(request_id)
+    if ctx is None:
+        return redirect(sign_in_url(request_id))
+    if not STEP.needed(ctx):
+        return redirect(continue_url(request_id))
+    return _page(ctx)
+
+
+@bp.post("/notices")
+def seen() -> ResponseReturnValue:
+    request_id = pending_request_id(request.form)
+    ctx = context_for(request_id)
+    if ctx is None:
+        return redirect(sign_in_url(request_id), code=303)
+    if ctx.session.notices_seen_at is None:
+        ctx.session.notices_seen_at = clock.now()
+        db.session.commit()
+    return redirect(continue_url(request_id), code=303)
+
+
+@bp.post("/notices/send-verification")
+def send_verification_email() -> ResponseReturnValue:
+    """The notice's button: the accounts service mails the link; the person stays in the pipeline."""
+    request_id = pending_request_id(request.form)
+    ctx = context_for(request_id)
+    if ctx is None:
+        return redirect(sign_in_url(request_id), code=303)
+    try:
+        sent = send_verification(ctx.tenant, ctx.user, request.remote_addr or "")
+    except Throttled as exc:
+        minutes = max(1, -(-exc.seconds // 60))
+        page, status = _page(ctx, status=429, alert=f"We have sent several emails here recently. Please check your "
+                             f"inbox and spam folder, or try again in {minutes} minute{'s' if minutes != 1 else ''}.")
+        return page, status, {"Retry-After": str(exc.seconds)}
+    return _page(ctx, verification_sent=sent)
+
+
+def _page(ctx: Context, status: int = 200, alert: str | None = None,
+          verification_sent: bool = False) -> tuple[str, int]:
+    return render_page("notices/notices.html", status=status, notices=notices_for(ctx.tenant, ctx.user),
+                       user=ctx.user, request_id=ctx.request_id, alert=alert, verification_sent=verification_sent)

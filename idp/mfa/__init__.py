@@ -1,0 +1,1 @@
+"""The second factor: TOTP (RFC 6238) with single-use recovery codes."""

@@ -1,0 +1,235 @@
+"""Enrolling, checking and removing a person's second factor (TOTP and recovery codes).
+
+Wrong codes are throttled like passwords (idp.login.throttle, keyed by the person, not the
+identifier typed), so guessing six digits is as slow as guessing a password. Every decision is
+audited. The caller commits, except where a failure must be recorded even though the request fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+from sqlalchemy import delete, func, or_, select, update
+
+from idp import clock
+from idp.accounts.models import User
+from idp.audit import service as audit
+from idp.crypto import keyring
+from idp.db import db
+from idp.login import throttle
+from idp.mfa import totp
+from idp.mfa.models import RecoveryCode, SecondFactor
+from idp.mfa.qr import qr_svg
+from idp.sessions.models import BrowserSession
+from idp.tenancy.models import Tenant
+
+POLICIES = ("off", "optional", "required")
+AMR_PASSWORD = "pwd"  # noqa: S105 - an RFC 8176 method name
+AMR_WITH_OTP = "pwd otp"
+
+
+class InvalidCode(ValueError):
+    """The code is wrong, already used, or from too far in the past or future."""
+
+
+class NoEnrolment(Exception):
+    """There is no enrolment in progress for this session (or a factor is already confirmed)."""
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
+    uri: str
+    qr_svg: str
+
+
+def factor_of(tenant: Tenant, user: User) -> SecondFactor | None:
+    return db.session.execute(
+        select(SecondFactor).where(SecondFactor.tenant_id == tenant.id, SecondFactor.user_id == user.id)
+    ).scalar_one_or_none()
+
+
+def has_confirmed_factor(tenant: Tenant, user: User) -> bool:
+    factor = factor_of(tenant, user)
+    return factor is not None and factor.confirmed_at is not None
+
+
+def session_passed_second_factor(session: BrowserSession) -> bool:
+    return "otp" in session.amr.split()
+
+
+def may_enrol(tenant: Tenant, user: User) -> bool:
+    """The tenant offers the second factor to this person (staff only; the policy is not "off")."""
+    return user.pool == "staff" and tenant.second_factor_policy in ("optional", "required")
+
+
+def must_enrol(tenant: Tenant, user: User) -> bool:
+    return user.pool == "staff" and tenant.second_factor_policy == "required"
+
+
+def start_enrolment(tenant: Tenant, user: User, session: BrowserSession) -> Enrolment:
+    """The secret to show: the one this session is enrolling, else a new one (the caller commits).
+
+    An unconfirmed secret belongs to the session that created it. Another session (another
+    sign-in with the same password) gets a fresh secret, so whoever knows only the password
+    never sees a secret the real person is about to confirm.
+    """
+    factor = factor_of(tenant, user)
+    if factor is not None and factor.confirmed_at is not None:
+        raise NoEnrolment()
+    if factor is not None and factor.enrol_session_id == session.id:
+        secret = _unseal(factor, user)
+    else:
+        secret = totp.new_secret()
+        if factor is None:
+            factor = SecondFactor(tenant_id=tenant.id, user_id=user.id, created_at=clock.now(), secret_sealed="")
+            db.session.add(factor)
+        factor.secret_sealed = _seal(secret, tenant, user)
+        factor.enrol_session_id = session.id
+        factor.last_used_step = None
+        factor.created_at = clock.now()
+        db.session.flush()
+    uri = totp.provisioning_uri(secret, account_name=user.email, issuer_name=tenant.name)
+    return Enrolment(secret=secret, uri=uri, qr_svg=qr_svg(uri))
+
+
+def confirm_enrolment(tenant: Tenant, user: User, session: BrowserSession, raw_code: str, ip: str) -> list[str]:
+    """Check the first code from the app; on success the factor is on and ten recovery codes are
+    returned, to be shown once. Raises InvalidCode, NoEnrolment or throttle.Throttled."""
+    factor = factor_of(tenant, user)
+    if factor is None or factor.confirmed_at is not None or factor.enrol_session_id != session.id:
+        raise NoEnrolment()
+    _check_throttle(tenant, user, ip)
+    step = totp.matching_step(_unseal(factor, user), totp.normalize_code(raw_code),
+                              now_step=totp.time_step(clock.now()), last_used_step=factor.last_used_step)
+    if step is None:
+        _failed(tenant, user, ip)
+    factor.confirmed_at = clock.now()
+    factor.last_used_step = step
+    factor.enrol_session_id = None
+    codes = _replace_recovery_codes(tenant, user)
+    _passed(tenant, user, session)
+    audit.record(tenant, audit.FACTOR_ENROLLED, user_id=user.id, ip=ip, factor="totp",
+                 recovery_codes=len(codes))
+    return codes
+
+
+def verify(tenant: Tenant, user: User, session: BrowserSession, raw_code: str, ip: str) -> str:
+    """Check a code at sign-in (or step-up): "totp" or "recovery_code" when it was right.
+
+    Raises InvalidCode (wrong, replayed or spent) or throttle.Throttled.
+    """
+    factor = factor_of(tenant, user)
+    if factor is None or factor.confirmed_at is None:
+        raise NoEnrolment()
+    _check_throttle(tenant, user, ip)
+    code = totp.normalize_code(raw_code)
+    if totp.looks_like_totp(code):
+        if not _spend_step(factor, user, code):
+            _failed(tenant, user, ip)
+        _passed(tenant, user, session)
+        return "totp"
+    if not totp.looks_like_recovery_code(code) or not _spend_recovery_code(tenant, user, code):
+        _failed(tenant, user, ip)
+    _passed(tenant, user, session)
+    audit.record(tenant, audit.RECOVERY_CODE_USED, user_id=user.id, ip=ip,
+                 remaining=remaining_recovery_codes(tenant, user))
+    return "recovery_code"
+
+
+def remaining_recovery_codes(tenant: Tenant, user: User) -> int:
+    return int(db.session.execute(
+        select(func.count()).select_from(RecoveryCode).where(
+            RecoveryCode.tenant_id == tenant.id, RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+    ).scalar_one())
+
+
+def remove_factor(tenant: Tenant, user: User, *, actor: str, ip: str | None = None) -> bool:
+    """Turn the person's second factor off (an admin's decision); False when there was none."""
+    factor = factor_of(tenant, user)
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.tenant_id == tenant.id,
+                                                  RecoveryCode.user_id == user.id))
+    if factor is None:
+        return False
+    was_confirmed = factor.confirmed_at is not None
+    db.session.delete(factor)
+    if was_confirmed:
+        audit.record(tenant, audit.FACTOR_REMOVED, user_id=user.id, ip=ip, actor=actor, factor="totp")
+    return was_confirmed
+
+
+def _spend_step(factor: SecondFactor, user: User, code: str) -> bool:
+    """Accept the code once: a conditional UPDATE, so of two concurrent uses of one step one wins."""
+    step = totp.matching_step(_unseal(factor, user), code, now_step=totp.time_step(clock.now()),
+                              last_used_step=factor.last_used_step)
+    if step is None:
+        return False
+    result = db.session.execute(
+        update(SecondFactor)
+        .where(SecondFactor.id == factor.id,
+               or_(SecondFactor.last_used_step.is_(None), SecondFactor.last_used_step < step))
+        .values(last_used_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    factor.last_used_step = step
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+def _spend_recovery_code(tenant: Tenant, user: User, code: str) -> bool:
+    result = db.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.tenant_id == tenant.id, RecoveryCode.user_id == user.id,
+               RecoveryCode.code_hash == _hash_recovery_code(user, code), RecoveryCode.used_at.is_(None))
+        .values(used_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+def _replace_recovery_codes(tenant: Tenant, user: User) -> list[str]:
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.tenant_id == tenant.id,
+                                                  RecoveryCode.user_id == user.id))
+    codes = totp.new_recovery_codes()
+    now = clock.now()
+    for code in codes:
+        db.session.add(RecoveryCode(tenant_id=tenant.id, user_id=user.id, created_at=now,
+                                    code_hash=_hash_recovery_code(user, totp.normalize_code(code))))
+    return codes
+
+
+def _check_throttle(tenant: Tenant, user: User, ip: str) -> None:
+    throttle.check(tenant, _throttle_key(user), ip)
+
+
+def _failed(tenant: Tenant, user: User, ip: str) -> NoReturn:
+    """Record the failure (committed now: the request fails) and raise InvalidCode."""
+    db.session.rollback()
+    throttle.record_failure(tenant, _throttle_key(user), ip)
+    db.session.commit()
+    raise InvalidCode()
+
+
+def _passed(tenant: Tenant, user: User, session: BrowserSession) -> None:
+    throttle.record_success(tenant, _throttle_key(user))
+    session.amr = AMR_WITH_OTP
+
+
+def _throttle_key(user: User) -> str:
+    return f"second-factor|{user.id}"
+
+
+def _hash_recovery_code(user: User, code: str) -> str:
+    return keyring().hash_token(f"recovery-code|{user.id}|{code}")
+
+
+def _seal(secret: str, tenant: Tenant, user: User) -> str:
+    return keyring().seal(secret.encode(), _seal_context(tenant.id, user.id))
+
+
+def _unseal(factor: SecondFactor, user: User) -> str:
+    return keyring().unseal(factor.secret_sealed, _seal_context(factor.tenant_id, user.id)).decode()
+
+
+def _seal_context(tenant_id: str, user_id: str) -> str:
+    return f"totp-secret|{tenant_id}|{user_id}"

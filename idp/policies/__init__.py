@@ -1,0 +1,1 @@
+"""Platform Terms & Conditions and Privacy Policy: published versions and each person's acceptance."""

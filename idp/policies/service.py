@@ -1,0 +1,123 @@
+"""Publishing platform documents and recording who accepted which version.
+
+"Newer" means published later: version names are the publisher's labels ("2025-01", "v7") and
+are never compared as strings. A person must accept the newest version of each kind once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from idp import clock
+from idp.accounts.models import User
+from idp.audit import service as audit
+from idp.db import db
+from idp.policies.models import KINDS, PolicyAcceptance, PolicyDocument
+from idp.tenancy.models import Tenant
+
+MAX_VERSION_LENGTH = 64
+MAX_URL_LENGTH = 2000
+
+
+class PolicyError(ValueError):
+    """A document cannot be published as asked; the message says why."""
+
+
+class StaleDocuments(Exception):
+    """The form accepted documents that are not (or no longer) the ones waiting for acceptance."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    kind: str
+    version: str
+    accepted_at: datetime
+    ip: str | None
+
+
+def publish(kind: str, version: str, url: str) -> PolicyDocument:
+    """Publish a new version (the caller commits): everyone is asked to accept it at next sign-in."""
+    if kind not in KINDS:
+        raise PolicyError(f"kind must be one of {', '.join(KINDS)}")
+    version = version.strip()
+    if not version or len(version) > MAX_VERSION_LENGTH or any(ch.isspace() for ch in version):
+        raise PolicyError(f"a version is 1 to {MAX_VERSION_LENGTH} characters without spaces")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.netloc or len(url) > MAX_URL_LENGTH:
+        raise PolicyError("the URL must be an absolute http(s) URL")
+    if _document(kind, version) is not None:
+        raise PolicyError(f"{kind} version {version} is already published")
+    document = PolicyDocument(kind=kind, version=version, url=url.strip(), published_at=clock.now())
+    db.session.add(document)
+    db.session.flush()
+    return document
+
+
+def latest(kind: str) -> PolicyDocument | None:
+    return db.session.execute(
+        select(PolicyDocument).where(PolicyDocument.kind == kind)
+        .order_by(PolicyDocument.published_at.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def outdated_for(tenant: Tenant, user: User) -> list[PolicyDocument]:
+    """The newest version of each kind that this person has not accepted yet."""
+    accepted = _accepted_document_ids(tenant, user)
+    return [doc for kind in KINDS if (doc := latest(kind)) is not None and doc.id not in accepted]
+
+
+def accepted_versions(tenant: Tenant, user: User) -> dict[str, Accepted]:
+    """The most recent acceptance of each kind."""
+    rows = db.session.execute(
+        select(PolicyAcceptance).where(PolicyAcceptance.tenant_id == tenant.id, PolicyAcceptance.user_id == user.id)
+        .order_by(PolicyAcceptance.accepted_at)
+    ).scalars()
+    return {row.kind: Accepted(row.kind, row.version, row.accepted_at, row.ip) for row in rows}
+
+
+def accept(tenant: Tenant, user: User, document_ids: list[str], *, ip: str, newsletter: bool) -> None:
+    """Record acceptance of exactly the documents waiting (the caller commits).
+
+    A form for other documents — an old version, a made-up id, or a page opened before a newer
+    version was published — raises StaleDocuments and records nothing.
+    """
+    waiting = outdated_for(tenant, user)
+    if not waiting or set(document_ids) != {doc.id for doc in waiting}:
+        raise StaleDocuments()
+    now = clock.now()
+    for doc in waiting:
+        try:
+            with db.session.begin_nested():
+                db.session.add(PolicyAcceptance(
+                    tenant_id=tenant.id, user_id=user.id, document_id=doc.id, kind=doc.kind, version=doc.version,
+                    accepted_at=now, ip=ip[:45] or None,
+                ))
+        except IntegrityError:  # the same form submitted twice at once: accepted already
+            continue
+        audit.record(tenant, audit.TERMS_ACCEPTED, user_id=user.id, ip=ip, kind=doc.kind, version=doc.version)
+    if newsletter and user.email and not user.newsletter:
+        user.newsletter = True
+        audit.record(tenant, audit.NEWSLETTER_SUBSCRIBED, user_id=user.id, ip=ip)
+
+
+def record_declined(tenant: Tenant, user: User, documents: list[PolicyDocument], ip: str) -> None:
+    for doc in documents:
+        audit.record(tenant, audit.TERMS_DECLINED, user_id=user.id, ip=ip, kind=doc.kind, version=doc.version)
+
+
+def _document(kind: str, version: str) -> PolicyDocument | None:
+    return db.session.execute(
+        select(PolicyDocument).where(PolicyDocument.kind == kind, PolicyDocument.version == version)
+    ).scalar_one_or_none()
+
+
+def _accepted_document_ids(tenant: Tenant, user: User) -> set[str]:
+    return set(db.session.execute(
+        select(PolicyAcceptance.document_id).where(
+            PolicyAcceptance.tenant_id == tenant.id, PolicyAcceptance.user_id == user.id)
+    ).scalars())

@@ -1,0 +1,75 @@
+"""The page that shows updated policies: accept (with the newsletter choice) or decline and log out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from idp.db import db
+from idp.login.current import context_for, continue_url, pending_request_id, sign_in_url
+from idp.login.pipeline import Context
+from idp.oauth.logout import sign_out
+from idp.policies import service
+from idp.sessions.web import clear_session_cookie
+from idp.tenancy.context import current_route, require_tenant
+from idp.web import csrf
+from idp.web.pages import render_page
+
+bp = Blueprint("policies", __name__)
+bp.before_request(require_tenant)
+
+MAX_DOCUMENTS = 10
+STALE = "The documents changed while this page was open. Please read the current versions below."
+
+
+@bp.get("/policies")
+def review() -> ResponseReturnValue:
+    request_id = pending_request_id(request.args)
+    ctx = context_for(request_id)
+    if ctx is None:
+        return redirect(sign_in_url(request_id))
+    if not service.outdated_for(ctx.tenant, ctx.user):
+        return redirect(continue_url(request_id))
+    return _page(ctx)
+
+
+@bp.post("/policies/accept")
+def accept() -> ResponseReturnValue:
+    request_id = pending_request_id(request.form)
+    ctx = context_for(request_id)
+    if ctx is None:
+        return redirect(sign_in_url(request_id), code=303)
+    document_ids = [value[:64] for value in request.form.getlist("document")[:MAX_DOCUMENTS]]
+    try:
+        service.accept(ctx.tenant, ctx.user, document_ids, ip=request.remote_addr or "",
+                       newsletter=request.form.get("newsletter") == "on")
+    except service.StaleDocuments:
+        db.session.rollback()
+        if not service.outdated_for(ctx.tenant, ctx.user):
+            return redirect(continue_url(request_id), code=303)  # already accepted: a repeated form
+        return _page(ctx, status=409, alert=STALE)
+    db.session.commit()
+    return redirect(continue_url(request_id), code=303)
+
+
+@bp.post("/policies/decline")
+def decline() -> ResponseReturnValue:
+    """Declining ends the session: nobody uses the service without accepting its terms."""
+    ctx = context_for(pending_request_id(request.form))
+    if ctx is not None:
+        service.record_declined(ctx.tenant, ctx.user, service.outdated_for(ctx.tenant, ctx.user),
+                                request.remote_addr or "")
+        sign_out(ctx.tenant, ctx.session, ctx.user)
+        db.session.commit()
+    response = redirect(url_for("login.signed_out"), code=303)
+    clear_session_cookie(response, current_route())
+    csrf.rotate()
+    return response
+
+
+def _page(ctx: Context, status: int = 200, alert: str | None = None) -> ResponseReturnValue:
+    documents = service.outdated_for(ctx.tenant, ctx.user)
+    previous = service.accepted_versions(ctx.tenant, ctx.user)
+    offer_newsletter = bool(ctx.user.email) and not ctx.user.newsletter
+    return render_page("policies/review.html", status=status, documents=documents, previous=previous,
+                       offer_newsletter=offer_newsletter, request_id=ctx.request_id, alert=alert, user=ctx.user)
