@@ -20,6 +20,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# The demo's public URL follows HOST and PORT unless IDP_PUBLIC_URL is set.
+run: export IDP_PUBLIC_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)
 	$(BIN)/idp db upgrade
 	$(BIN)/idp tenant apply tenants/demo.toml --announce
