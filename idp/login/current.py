@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
-from flask import g, url_for
+from flask import abort, g, redirect, request, url_for
 
+from idp.login import pipeline
 from idp.login.pipeline import Context
 from idp.tenancy.context import current_tenant
 
@@ -40,3 +41,19 @@ def continue_url(request_id: str | None) -> str:
 
 def sign_in_url(request_id: str | None) -> str:
     return url_for("login.sign_in_form", request=request_id) if request_id else url_for("login.sign_in_form")
+
+
+def step_context(step: pipeline.Step, request_id: str | None) -> Context:
+    """The context for a page of `step`. Anyone else is sent on instead (flask.abort with a
+    redirect): to sign in when nobody is, or to an earlier blocking step still needed."""
+    ctx = context_for(request_id)
+    if ctx is None:
+        _send_to(sign_in_url(request_id))
+    earlier = pipeline.blocking_step_before(step.name, ctx)
+    if earlier is not None:
+        _send_to(earlier)
+    return ctx
+
+
+def _send_to(url: str) -> NoReturn:
+    abort(redirect(url, code=303 if request.method == "POST" else 302))

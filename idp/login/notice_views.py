@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from idp import clock
 from idp.accounts.recovery import send_verification
 from idp.db import db
-from idp.login.current import context_for, continue_url, pending_request_id, sign_in_url
+from idp.login.current import continue_url, pending_request_id, step_context
 from idp.login.notices import NoticesStep, notices_for
 from idp.login.pipeline import Context
 from idp.login.throttle import Throttled
@@ -24,9 +24,7 @@ STEP = NoticesStep()
 @bp.get("/notices")
 def show() -> ResponseReturnValue:
     request_id = pending_request_id(request.args)
-    ctx = context_for(request_id)
-    if ctx is None:
-        return redirect(sign_in_url(request_id))
+    ctx = step_context(STEP, request_id)
     if not STEP.needed(ctx):
         return redirect(continue_url(request_id))
     return _page(ctx)
@@ -35,9 +33,7 @@ def show() -> ResponseReturnValue:
 @bp.post("/notices")
 def seen() -> ResponseReturnValue:
     request_id = pending_request_id(request.form)
-    ctx = context_for(request_id)
-    if ctx is None:
-        return redirect(sign_in_url(request_id), code=303)
+    ctx = step_context(STEP, request_id)
     if ctx.session.notices_seen_at is None:
         ctx.session.notices_seen_at = clock.now()
         db.session.commit()
@@ -48,9 +44,7 @@ def seen() -> ResponseReturnValue:
 def send_verification_email() -> ResponseReturnValue:
     """The notice's button: the accounts service mails the link; the person stays in the pipeline."""
     request_id = pending_request_id(request.form)
-    ctx = context_for(request_id)
-    if ctx is None:
-        return redirect(sign_in_url(request_id), code=303)
+    ctx = step_context(STEP, request_id)
     try:
         sent = send_verification(ctx.tenant, ctx.user, request.remote_addr or "")
     except Throttled as exc:

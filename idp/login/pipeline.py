@@ -48,6 +48,21 @@ def next_step_url(ctx: Context, steps: Sequence[Step] | None = None, *, blocking
     return None
 
 
+def blocking_step_before(name: str, ctx: Context, steps: Sequence[Step] | None = None) -> str | None:
+    """The page of a blocking step before step `name` that is still needed, else None.
+
+    Steps are done in order: a step's page is only for someone past every blocking step before
+    it, so a password alone cannot accept the terms (or subscribe to the newsletter) for the
+    person whose second factor has not been given yet.
+    """
+    for step in STEPS if steps is None else steps:
+        if step.name == name:
+            return None
+        if step.blocking and step.needed(ctx):
+            return step.url(ctx)
+    return None
+
+
 def _steps() -> list[Step]:
     from idp.login.notices import NoticesStep
     from idp.mfa.step import SecondFactorStep

@@ -11,9 +11,8 @@ from idp.db import TenantScoped, UTCDateTime, db, new_id
 
 
 class SecondFactor(TenantScoped, db.Model):  # type: ignore[name-defined]
-    """One TOTP factor per person. Until `confirmed_at` it is an enrolment in progress, bound to
-    the browser session that started it: a password alone must never reveal a secret that
-    someone else is about to confirm."""
+    """One TOTP factor per person, stored once its first code is confirmed (an enrolment in
+    progress stores nothing: its secret is derived from the browser session, idp.mfa.service)."""
 
     __tablename__ = "second_factors"
     __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
@@ -24,8 +23,7 @@ class SecondFactor(TenantScoped, db.Model):  # type: ignore[name-defined]
     )
     # AES-GCM sealed base32 secret; the row id and the user id are the associated data.
     secret_sealed: Mapped[str] = mapped_column(Text, nullable=False)
-    enrol_session_id: Mapped[str | None] = mapped_column(String(32))
-    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # The last accepted RFC 6238 time step: a code of that step or an earlier one is refused.
     last_used_step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -7,10 +7,12 @@ audited. The caller commits, except where a failure must be recorded even though
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import NoReturn
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from idp import clock
 from idp.accounts.models import User
@@ -51,8 +53,7 @@ def factor_of(tenant: Tenant, user: User) -> SecondFactor | None:
 
 
 def has_confirmed_factor(tenant: Tenant, user: User) -> bool:
-    factor = factor_of(tenant, user)
-    return factor is not None and factor.confirmed_at is not None
+    return factor_of(tenant, user) is not None
 
 
 def session_passed_second_factor(session: BrowserSession) -> bool:
@@ -69,27 +70,16 @@ def must_enrol(tenant: Tenant, user: User) -> bool:
 
 
 def start_enrolment(tenant: Tenant, user: User, session: BrowserSession) -> Enrolment:
-    """The secret to show: the one this session is enrolling, else a new one (the caller commits).
+    """The secret to show this browser session. It is derived, not stored, so showing the page
+    changes nothing (GET never changes state) and a reload shows the same secret.
 
-    An unconfirmed secret belongs to the session that created it. Another session (another
-    sign-in with the same password) gets a fresh secret, so whoever knows only the password
-    never sees a secret the real person is about to confirm.
+    Each session gets its own secret: someone who signs in elsewhere with the password alone
+    never sees the secret the real person is about to confirm. Raises NoEnrolment when a factor
+    is already on.
     """
-    factor = factor_of(tenant, user)
-    if factor is not None and factor.confirmed_at is not None:
+    if factor_of(tenant, user) is not None:
         raise NoEnrolment()
-    if factor is not None and factor.enrol_session_id == session.id:
-        secret = _unseal(factor, user)
-    else:
-        secret = totp.new_secret()
-        if factor is None:
-            factor = SecondFactor(tenant_id=tenant.id, user_id=user.id, created_at=clock.now(), secret_sealed="")
-            db.session.add(factor)
-        factor.secret_sealed = _seal(secret, tenant, user)
-        factor.enrol_session_id = session.id
-        factor.last_used_step = None
-        factor.created_at = clock.now()
-        db.session.flush()
+    secret = _enrolment_secret(tenant, user, session)
     uri = totp.provisioning_uri(secret, account_name=user.email, issuer_name=tenant.name)
     return Enrolment(secret=secret, uri=uri, qr_svg=qr_svg(uri))
 
@@ -97,17 +87,21 @@ def start_enrolment(tenant: Tenant, user: User, session: BrowserSession) -> Enro
 def confirm_enrolment(tenant: Tenant, user: User, session: BrowserSession, raw_code: str, ip: str) -> list[str]:
     """Check the first code from the app; on success the factor is on and ten recovery codes are
     returned, to be shown once. Raises InvalidCode, NoEnrolment or throttle.Throttled."""
-    factor = factor_of(tenant, user)
-    if factor is None or factor.confirmed_at is not None or factor.enrol_session_id != session.id:
+    if factor_of(tenant, user) is not None:
         raise NoEnrolment()
     _check_throttle(tenant, user, ip)
-    step = totp.matching_step(_unseal(factor, user), totp.normalize_code(raw_code),
-                              now_step=totp.time_step(clock.now()), last_used_step=factor.last_used_step)
+    secret = _enrolment_secret(tenant, user, session)
+    step = totp.matching_step(secret, totp.normalize_code(raw_code), now_step=totp.time_step(clock.now()),
+                              last_used_step=None)
     if step is None:
         _failed(tenant, user, ip)
-    factor.confirmed_at = clock.now()
-    factor.last_used_step = step
-    factor.enrol_session_id = None
+    now = clock.now()
+    try:
+        with db.session.begin_nested():  # two confirmations at once: the first one wins
+            db.session.add(SecondFactor(tenant_id=tenant.id, user_id=user.id, secret_sealed=_seal(secret, tenant, user),
+                                        confirmed_at=now, last_used_step=step, created_at=now))
+    except IntegrityError:
+        raise NoEnrolment() from None
     codes = _replace_recovery_codes(tenant, user)
     _passed(tenant, user, session)
     audit.record(tenant, audit.FACTOR_ENROLLED, user_id=user.id, ip=ip, factor="totp",
@@ -121,7 +115,7 @@ def verify(tenant: Tenant, user: User, session: BrowserSession, raw_code: str, i
     Raises InvalidCode (wrong, replayed or spent) or throttle.Throttled.
     """
     factor = factor_of(tenant, user)
-    if factor is None or factor.confirmed_at is None:
+    if factor is None:
         raise NoEnrolment()
     _check_throttle(tenant, user, ip)
     code = totp.normalize_code(raw_code)
@@ -152,11 +146,9 @@ def remove_factor(tenant: Tenant, user: User, *, actor: str, ip: str | None = No
                                                   RecoveryCode.user_id == user.id))
     if factor is None:
         return False
-    was_confirmed = factor.confirmed_at is not None
     db.session.delete(factor)
-    if was_confirmed:
-        audit.record(tenant, audit.FACTOR_REMOVED, user_id=user.id, ip=ip, actor=actor, factor="totp")
-    return was_confirmed
+    audit.record(tenant, audit.FACTOR_REMOVED, user_id=user.id, ip=ip, actor=actor, factor="totp")
+    return True
 
 
 def _spend_step(factor: SecondFactor, user: User, code: str) -> bool:
@@ -221,6 +213,12 @@ def _throttle_key(user: User) -> str:
 
 def _hash_recovery_code(user: User, code: str) -> str:
     return keyring().hash_token(f"recovery-code|{user.id}|{code}")
+
+
+def _enrolment_secret(tenant: Tenant, user: User, session: BrowserSession) -> str:
+    """160 bits (RFC 4226 §4) from a keyed hash of who enrols in which session."""
+    digest = bytes.fromhex(keyring().hash_token(f"totp-enrolment|{tenant.id}|{user.id}|{session.id}"))
+    return base64.b32encode(digest[:20]).decode()
 
 
 def _seal(secret: str, tenant: Tenant, user: User) -> str:

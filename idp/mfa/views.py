@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from idp.db import db
 from idp.login import throttle
-from idp.login.current import context_for, continue_url, pending_request_id, sign_in_url
+from idp.login.current import context_for, continue_url, pending_request_id, sign_in_url, step_context
 from idp.login.pipeline import Context
 from idp.mfa import service
 from idp.mfa.step import SecondFactorStep
@@ -27,9 +27,7 @@ STEP = SecondFactorStep()
 @bp.get("/second-factor")
 def second_factor() -> ResponseReturnValue:
     request_id = pending_request_id(request.args)
-    ctx = context_for(request_id)
-    if ctx is None:
-        return redirect(sign_in_url(request_id))
+    ctx = step_context(STEP, request_id)
     if not STEP.needed(ctx):
         return redirect(continue_url(request_id))
     if service.has_confirmed_factor(ctx.tenant, ctx.user):
@@ -51,9 +49,7 @@ def setup() -> ResponseReturnValue:
 @bp.post("/second-factor")
 def verify() -> ResponseReturnValue:
     request_id = pending_request_id(request.form)
-    ctx = context_for(request_id)
-    if ctx is None:
-        return redirect(sign_in_url(request_id), code=303)
+    ctx = step_context(STEP, request_id)
     code = form_value(request.form, "code", MAX_CODE_FIELD)
     if not code:
         return _verify_page(ctx, errors={"code": "Enter the 6-digit code from your app."}, status=400)
@@ -72,9 +68,7 @@ def verify() -> ResponseReturnValue:
 @bp.post("/second-factor/enrol")
 def confirm() -> ResponseReturnValue:
     request_id = pending_request_id(request.form)
-    ctx = context_for(request_id)
-    if ctx is None:
-        return redirect(sign_in_url(request_id), code=303)
+    ctx = step_context(STEP, request_id)
     code = form_value(request.form, "code", MAX_CODE_FIELD)
     if not code:
         return _enrol_page(ctx, errors={"code": "Enter the 6-digit code your app shows."}, status=400)
@@ -97,7 +91,6 @@ def _enrol_page(ctx: Context, errors: dict[str, str], status: int = 200, alert: 
         enrolment = service.start_enrolment(ctx.tenant, ctx.user, ctx.session)
     except service.NoEnrolment:
         return redirect(continue_url(ctx.request_id))
-    db.session.commit()
     return render_page("mfa/enrol.html", status=status, enrolment=enrolment, errors=errors, alert=alert,
                        request_id=ctx.request_id, required=service.must_enrol(ctx.tenant, ctx.user),
                        secret_groups=_groups(enrolment.secret))

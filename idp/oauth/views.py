@@ -403,3 +403,17 @@ def _registration_error(error: str, description: str) -> Response:
     response = jsonify({"error": error, "error_description": description})
     response.status_code = 400
     return response
+
+
+def deny_pending_request(request_id: str | None) -> Response | None:
+    """End the waiting authorization request with `access_denied` (the person declined what the
+    app cannot do without); None when none waits or its client or redirect URI no longer check
+    out. The caller commits."""
+    pending = flow.load_pending(current_tenant(), request_id) if request_id else None
+    if pending is None:
+        return None
+    validated = _revalidate(pending)
+    if isinstance(validated, Response):
+        return None
+    flow.finish_pending(pending)
+    return _redirect_to_client(validated[2], pending, {"error": "access_denied"})

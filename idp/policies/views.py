@@ -6,10 +6,12 @@ from flask import Blueprint, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from idp.db import db
-from idp.login.current import context_for, continue_url, pending_request_id, sign_in_url
+from idp.login.current import continue_url, pending_request_id, step_context
 from idp.login.pipeline import Context
 from idp.oauth.logout import sign_out
+from idp.oauth.views import deny_pending_request
 from idp.policies import service
+from idp.policies.step import PoliciesStep
 from idp.sessions.web import clear_session_cookie
 from idp.tenancy.context import current_route, require_tenant
 from idp.web import csrf
@@ -19,15 +21,14 @@ bp = Blueprint("policies", __name__)
 bp.before_request(require_tenant)
 
 MAX_DOCUMENTS = 10
+STEP = PoliciesStep()
 STALE = "The documents changed while this page was open. Please read the current versions below."
 
 
 @bp.get("/policies")
 def review() -> ResponseReturnValue:
     request_id = pending_request_id(request.args)
-    ctx = context_for(request_id)
-    if ctx is None:
-        return redirect(sign_in_url(request_id))
+    ctx = step_context(STEP, request_id)
     if not service.outdated_for(ctx.tenant, ctx.user):
         return redirect(continue_url(request_id))
     return _page(ctx)
@@ -36,9 +37,7 @@ def review() -> ResponseReturnValue:
 @bp.post("/policies/accept")
 def accept() -> ResponseReturnValue:
     request_id = pending_request_id(request.form)
-    ctx = context_for(request_id)
-    if ctx is None:
-        return redirect(sign_in_url(request_id), code=303)
+    ctx = step_context(STEP, request_id)
     document_ids = [value[:64] for value in request.form.getlist("document")[:MAX_DOCUMENTS]]
     try:
         service.accept(ctx.tenant, ctx.user, document_ids, ip=request.remote_addr or "",
@@ -54,14 +53,14 @@ def accept() -> ResponseReturnValue:
 
 @bp.post("/policies/decline")
 def decline() -> ResponseReturnValue:
-    """Declining ends the session: nobody uses the service without accepting its terms."""
-    ctx = context_for(pending_request_id(request.form))
-    if ctx is not None:
-        service.record_declined(ctx.tenant, ctx.user, service.outdated_for(ctx.tenant, ctx.user),
-                                request.remote_addr or "")
-        sign_out(ctx.tenant, ctx.session, ctx.user)
-        db.session.commit()
-    response = redirect(url_for("login.signed_out"), code=303)
+    """Declining ends the session: nobody uses the service without accepting its terms. An app
+    that was waiting hears `access_denied`; otherwise the person sees "you are signed out"."""
+    ctx = step_context(STEP, pending_request_id(request.form))
+    service.record_declined(ctx.tenant, ctx.user, service.outdated_for(ctx.tenant, ctx.user),
+                            request.remote_addr or "")
+    response = deny_pending_request(ctx.request_id) or redirect(url_for("login.signed_out"), code=303)
+    sign_out(ctx.tenant, ctx.session, ctx.user)
+    db.session.commit()
     clear_session_cookie(response, current_route())
     csrf.rotate()
     return response

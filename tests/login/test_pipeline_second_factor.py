@@ -67,6 +67,15 @@ def test_required_policy_enrols_inside_the_pipeline(app: Flask, client: FlaskCli
     assert claims["amr"] == ["pwd", "otp"] and claims["acr"] == ACR_MFA
 
 
+def test_showing_the_enrolment_page_changes_nothing(app: Flask, client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    flow = Flow(client, rp)
+    secret = secret_from(flow.sign_in().get_data(as_text=True))
+    again = client.get("/a/acme/second-factor", query_string={"request": flow.request_id})
+    assert again.status_code == 200 and secret_from(again.get_data(as_text=True)) == secret, "a reload: same secret"
+    assert client.head("/a/acme/second-factor", query_string={"request": flow.request_id}).status_code == 200
+    assert db.session.execute(select(SecondFactor)).first() is None, "GET and HEAD store nothing"
+
+
 def _continue(client: FlaskClient, page):  # type: ignore[no-untyped-def]
     from tests.login.pipeline_support import walk
 
@@ -155,7 +164,7 @@ def test_no_step_is_skipped_by_editing_urls(app: Flask, client: FlaskClient, rp)
     assert flow.resume().headers["Location"].startswith("/a/acme/second-factor")
     skipped = client.get("/a/acme/continue", query_string={"request": flow.request_id})
     assert skipped.headers["Location"].startswith("/a/acme/second-factor")
-    assert client.get("/a/acme/policies").headers["Location"].startswith("/a/acme/continue")
+    assert client.get("/a/acme/policies").headers["Location"].startswith("/a/acme/second-factor")
     # the session exists, but neither an app nor the signed-in page is reached before the step is done
     assert client.get("/a/acme/signed-in").headers["Location"].startswith("/a/acme/second-factor")
 

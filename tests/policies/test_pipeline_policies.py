@@ -16,9 +16,9 @@ from idp.cli import main
 from idp.db import db
 from idp.policies.models import PolicyAcceptance, PolicyDocument
 from idp.sessions.models import BrowserSession
-from tests.helpers import make_tenant, make_user
-from tests.login.pipeline_support import Flow, path_of
-from tests.oauth.helpers import make_rp
+from tests.helpers import csrf_from, make_tenant, make_user, sign_in
+from tests.login.pipeline_support import Flow, path_of, walk
+from tests.oauth.helpers import REDIRECT_URI, make_rp, query_of
 from tests.web.test_templates import check_page
 
 
@@ -108,18 +108,52 @@ def test_a_newer_version_asks_again_and_an_old_form_is_refused(app: Flask, clien
     assert "code=" in again.post(page, "/policies/accept", document=new.id).headers["Location"]
 
 
-def test_declining_signs_out(app: Flask, client: FlaskClient, rp, publish) -> None:  # type: ignore[no-untyped-def]
+def test_declining_signs_out_and_tells_the_waiting_app(app: Flask, client: FlaskClient, rp, publish) -> None:  # type: ignore[no-untyped-def]
     publish("privacy", "7")
     flow = Flow(client, rp)
     page = flow.sign_in()
     assert client.get("/a/acme/signed-in").headers["Location"].startswith("/a/acme/policies"), "blocks every page"
     declined = flow.post(page, "/policies/decline")
-    assert path_of(declined) == "/a/acme/signed-out"
+    assert declined.status_code == 302 and declined.headers["Location"].startswith(REDIRECT_URI)
+    assert query_of(declined.headers["Location"]) == {"error": "access_denied", "iss": "http://localhost/a/acme",
+                                                      "state": "st-1"}
     assert db.session.execute(select(BrowserSession)).scalar_one().ended_at is not None
     assert client.get("/a/acme/signed-in").status_code == 302
-    assert flow.resume().headers["Location"].startswith("/a/acme/login")
+    assert flow.resume().status_code == 400, "the request is over"
     events = [e.event for e in db.session.execute(select(AuditEvent)).scalars()]
     assert events == ["policy.declined"]
+
+
+def test_declining_a_direct_sign_in_says_signed_out(app: Flask, client: FlaskClient, rp, publish) -> None:  # type: ignore[no-untyped-def]
+    publish("terms", "8")
+    page = walk(client, sign_in(client))
+    assert path_of(page) == "/a/acme/policies"
+    declined = client.post("/a/acme/policies/decline", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert declined.headers["Location"] == "/a/acme/signed-out"
+    assert db.session.execute(select(BrowserSession)).scalar_one().ended_at is not None
+
+
+def test_a_password_alone_cannot_reach_the_steps_after_the_second_factor(app: Flask, client: FlaskClient,  # type: ignore[no-untyped-def]
+                                                                         publish) -> None:
+    tenant = make_tenant("gym", second_factor_policy="required")
+    make_user(tenant)  # unverified: a notice would be due too
+    publish("terms", "9")
+    flow = Flow(client, make_rp(tenant))
+    page = flow.sign_in()
+    assert path_of(page) == "/a/gym/second-factor"
+    form = {"csrf_token": csrf_from(page.get_data(as_text=True)), "request": flow.request_id}
+    doc = db.session.execute(select(PolicyDocument)).scalar_one()
+    for path, fields in [("/policies", None), ("/policies/accept", {"document": doc.id, "newsletter": "on"}),
+                         ("/policies/decline", {}), ("/notices", None), ("/notices", {}),
+                         ("/notices/send-verification", {})]:
+        response = (client.get(f"/a/gym{path}", query_string={"request": flow.request_id}) if fields is None
+                    else client.post(f"/a/gym{path}", data={**form, **fields}))
+        assert response.status_code in (302, 303), path
+        assert response.headers["Location"].startswith("/a/gym/second-factor"), path
+    assert db.session.execute(select(PolicyAcceptance)).first() is None
+    assert db.session.execute(select(User)).scalar_one().newsletter is False
+    assert db.session.execute(select(BrowserSession)).scalar_one().ended_at is None, "nor decline for them"
+    assert db.session.execute(select(AuditEvent)).first() is None
 
 
 def test_no_newsletter_offer_without_an_email_or_when_subscribed(app: Flask, client: FlaskClient, rp,  # type: ignore[no-untyped-def]
