@@ -26,7 +26,7 @@ import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, delete
 
 from idp.policies.models import PolicyDocument
@@ -39,6 +39,7 @@ ACCOUNT = "e2e-pipeline"
 EMAIL = "sam@e2e-pipeline.example"
 NAME = "Sam Pipeline"
 PASSWORD = "e2e pipeline correct horse battery"
+PHONE_WIDTH = 375
 TERMS_VERSION, PRIVACY_VERSION = "e2e-terms-2026-12", "e2e-privacy-2026-12"
 TENANT_FILE = f"""
 account = "{ACCOUNT}"
@@ -182,47 +183,79 @@ def _person(live: Live, sub: str) -> dict[str, Any]:
     return body
 
 
+def fits_a_phone(page: Page) -> None:
+    scroll_width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert scroll_width <= PHONE_WIDTH, f"horizontal scroll at phone width on {page.url}: {scroll_width}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A phone, driven with the keyboard alone: every page of the pipeline must work there."""
+    context = browser.new_context(viewport={"width": PHONE_WIDTH, "height": 740}, is_mobile=True, has_touch=True)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
 def test_enrol_accept_notices_and_back_to_the_app(page: Page, live: Live) -> None:
-    page.set_viewport_size({"width": 375, "height": 740})  # a phone: every page of the pipeline works there
     verifier, state, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     page.goto(_authorization_url(live, verifier, state, nonce))
 
-    # Password, with the keyboard alone.
-    page.get_by_label("Email or username").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
+    # Password.
+    expect(page.get_by_label("Email or username")).to_be_focused()
+    page.keyboard.type(EMAIL)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
 
     # Two-step sign-in is required: enrol with the key shown as text and the app's code.
     expect(page.get_by_role("heading", name="Set up two-step sign-in")).to_be_visible()
+    fits_a_phone(page)
     expect(page.locator("figure.qr svg")).to_be_visible()
     secret = page.locator("#totp-secret").get_attribute("data-secret")
     assert secret and page.locator("#totp-secret").inner_text().replace(" ", "") == secret
-    page.get_by_label("6-digit code").fill("000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
-    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    code_field = page.get_by_label("6-digit code")
+    expect(code_field).to_be_focused()
+    page.keyboard.type("000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
+    page.keyboard.press("Enter")
     expect(page.locator("#code-error")).to_be_visible()  # a wrong code is refused, tied to its field
-    page.get_by_label("6-digit code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    expect(code_field).to_have_attribute("aria-invalid", "true")
+    expect(code_field).to_be_focused()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(pyotp.TOTP(secret).now())
+    page.keyboard.press("Enter")
 
     expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+    fits_a_phone(page)
     codes = page.locator("#recovery-codes li").all_inner_texts()
     assert len(codes) == 10 and len(set(codes)) == 10
-    page.locator("#continue").click()
+    expect(page.locator("#continue")).to_be_focused()
+    page.keyboard.press("Enter")
 
     # Updated Terms & Privacy: both listed, the newsletter offered unticked; tick it and accept.
     expect(page.get_by_role("heading", name="We have updated our terms")).to_be_visible()
+    fits_a_phone(page)
     documents = page.locator("#policy-documents")
     expect(documents).to_contain_text(f"Terms & Conditions, version {TERMS_VERSION}")
     expect(documents).to_contain_text(f"Privacy Policy, version {PRIVACY_VERSION}")
     newsletter = page.get_by_label("Subscribe to the newsletter")
     expect(newsletter).not_to_be_checked()
-    newsletter.check()
-    page.get_by_role("button", name="Accept and continue").click()
+    for _ in range(3):  # the two documents' links, then the newsletter choice
+        page.keyboard.press("Tab")
+    expect(newsletter).to_be_focused()
+    page.keyboard.press("Space")
+    expect(newsletter).to_be_checked()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Accept and continue")).to_be_focused()
+    page.keyboard.press("Enter")
 
     # Notices that do not block: the unverified email and the location without an email, by name.
     expect(page.get_by_role("heading", name="Before you continue")).to_be_visible()
+    fits_a_phone(page)
     expect(page.locator("#email-notice")).to_contain_text(EMAIL)
     expect(page.locator("#missing-details")).to_contain_text("Riverside Pool")
-    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("button", name="Continue")).to_be_focused()
+    page.keyboard.press("Enter")
 
     # Back at the app, with a code for this flow.
     expect(page.get_by_role("heading", name="Back at the Office Portal")).to_be_visible()
