@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 from flask import Flask
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 
 from idp.config import ConfigError
 
@@ -41,12 +41,24 @@ def app_context() -> Iterator[Flask]:
         app = create_app()
     except ConfigError as exc:
         fail(str(exc))
+    except ArgumentError as exc:
+        fail(f"IDP_DATABASE_URL is not a database URL this server can use ({exc})")
     with app.app_context():
         try:
             yield app
         except IntegrityError:
             db.session.rollback()
             fail("the change conflicts with existing data (it may have been made concurrently)")
+        except (OperationalError, ProgrammingError) as exc:
+            db.session.rollback()
+            fail(f"cannot use the database ({_first_line(exc.orig)}): check IDP_DATABASE_URL, and run "
+                 "`idp db upgrade` if the schema is missing or old")
+
+
+def _first_line(error: BaseException | None) -> str:
+    """The driver's own words, without SQL or parameters (they may hold secrets)."""
+    text = str(error or "").strip().splitlines()
+    return text[0][:200] if text else "no detail"
 
 
 def domain_errors() -> tuple[type[Exception], ...]:

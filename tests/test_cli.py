@@ -176,3 +176,21 @@ def test_console_script_is_installed(idp) -> None:  # type: ignore[no-untyped-de
                             timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: An account name is 3 to 63 characters long."
+
+
+@pytest.mark.parametrize(
+    ("database_url", "message"),
+    [
+        ("sqlite:///{tmp}/never-migrated.db", "no such table: tenants"),
+        ("sqlite:garbage", "IDP_DATABASE_URL is not a database URL"),
+        ("postgresql+psycopg://postgres@127.0.0.1:1/nothing", "Connection refused"),
+    ],
+)
+def test_database_problems_are_one_error_line(tmp_path: Path, master_key: bytes, database_url: str,
+                                              message: str) -> None:
+    env = {"IDP_DATABASE_URL": database_url.format(tmp=tmp_path),
+           "IDP_MASTER_KEY": base64.urlsafe_b64encode(master_key).decode()}
+    result = CliRunner().invoke(main, ["tenant", "create", "blue-lagoon", "--name", "Blue Lagoon"], env=env)
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: ") and message in line and "Traceback" not in result.output

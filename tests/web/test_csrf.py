@@ -149,3 +149,53 @@ def test_token_in_the_query_string_does_not_count(acme, client: FlaskClient) -> 
     token = token_at(client, "/a/acme/login")
     response = client.post("/a/acme/login", query_string={"csrf_token": token}, data=CREDENTIALS)
     assert_refused(response)
+
+
+# Endpoints that no form of ours posts to: protocol endpoints authenticated by client credentials
+# or bearer tokens, and the two a relying party may POST to (authorization, OIDC Core §3.1.2.1,
+# and end-session, which only shows a confirmation page). A new exemption is added here on purpose.
+EXEMPT = {
+    "oauth.authorize", "oauth.end_session", "oauth.token", "oauth.userinfo", "oauth.revoke",
+    "oauth.introspect", "oauth.register_client_endpoint", "oauth.manage_client",
+    "api.send_password_reset", "api.update_person", "api.remove_second_factor", "api.put_business",
+    "api.put_location",
+}
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _unsafe_rules(app):  # type: ignore[no-untyped-def]
+    for rule in app.url_map.iter_rules():
+        for method in sorted(UNSAFE & (rule.methods or set())):
+            yield rule, method
+
+
+def _sample_path(rule) -> str:  # type: ignore[no-untyped-def]
+    """The rule's path with a plausible value for each variable (an `any` takes its first choice)."""
+    values = {}
+    for argument, converter in rule._converters.items():
+        choices = getattr(converter, "items", None)
+        values[argument] = sorted(choices)[0] if choices else "x"
+    built = rule.build(values)
+    assert built is not None, rule.rule
+    return str(built[1])
+
+
+def test_every_form_endpoint_refuses_a_request_without_a_token(app, client: FlaskClient, acme) -> None:  # type: ignore[no-untyped-def]
+    from idp.web.csrf import _EXEMPT_ATTRIBUTE
+
+    sign_in(client)
+    exempt = {rule.endpoint for rule, _ in _unsafe_rules(app)
+              if getattr(app.view_functions[rule.endpoint], _EXEMPT_ATTRIBUTE, False)}
+    assert exempt <= EXEMPT, f"new CSRF exemptions need a reason: {sorted(exempt - EXEMPT)}"
+    checked = 0
+    for rule, method in _unsafe_rules(app):
+        if rule.endpoint in exempt:
+            continue
+        response = client.open("/a/acme" + _sample_path(rule), method=method,
+                               data={"email": "coach@example.com", "password": PASSWORD, "decision": "allow"})
+        assert 400 <= response.status_code < 500 and response.status_code not in (401, 404, 405, 429), (
+            rule.rule, method, response.status_code)
+        assert "did not come from this site" in response.get_data(as_text=True), rule.rule
+        checked += 1
+    assert checked >= 15, f"the form endpoints were found ({checked})"
+    assert is_signed_in(client), "no refused request signed anyone out"
