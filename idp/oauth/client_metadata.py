@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SCOPES = ("openid", "profile", "email", "offline_access")
+# The admin API's scopes (README §Admin API): only clients the operator creates may hold them, and
+# only the client_credentials grant issues them (docs/decisions/admin-scopes-operator-only.md).
+ADMIN_SCOPE_PREFIXES = ("users:", "business:")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 MAX_URIS = 20
 MAX_URI_LENGTH = 2000
@@ -35,8 +38,14 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def validate_metadata(raw: dict[str, Any], *, allow_http_loopback_web: bool = False) -> dict[str, Any]:
-    """The checked, normalised metadata; unknown members are dropped (RFC 7591 §2)."""
+def validate_metadata(
+    raw: dict[str, Any], *, allow_http_loopback_web: bool = False, operator: bool = False,
+) -> dict[str, Any]:
+    """The checked, normalised metadata; unknown members are dropped (RFC 7591 §2).
+
+    Only `operator` clients (CLI, tenant TOML) may hold admin scopes or use client_credentials;
+    for self-registered ones admin scopes are dropped (RFC 7591 §2 lets the server replace
+    requested values) and client_credentials is refused."""
     application_type = _choice(raw, "application_type", ("web", "native"), "web")
     auth_method = _choice(raw, "token_endpoint_auth_method", AUTH_METHODS, "client_secret_basic")
     grant_types = _list_of_choices(raw, "grant_types", GRANT_TYPES, ["authorization_code"])
@@ -45,6 +54,9 @@ def validate_metadata(raw: dict[str, Any], *, allow_http_loopback_web: bool = Fa
         raise ClientMetadataError("invalid_client_metadata", "response_types must be ['code']")
     if auth_method == "none" and "client_credentials" in grant_types:
         raise ClientMetadataError("invalid_client_metadata", "public clients cannot use client_credentials")
+    if not operator and "client_credentials" in grant_types:
+        raise ClientMetadataError("invalid_client_metadata",
+                                  "client_credentials is only for clients created by the operator")
     needs_redirect = "authorization_code" in grant_types
     redirect_uris = _uris(raw, "redirect_uris", required=needs_redirect)
     for uri in redirect_uris:
@@ -59,7 +71,7 @@ def validate_metadata(raw: dict[str, Any], *, allow_http_loopback_web: bool = Fa
         "response_types": response_types,
         "redirect_uris": redirect_uris,
         "post_logout_redirect_uris": post_logout,
-        "scope": _scope(raw),
+        "scope": _scope(raw, operator),
         "client_name": _text(raw, "client_name", 200) or "Unnamed client",
         "id_token_signed_response_alg": _choice(raw, "id_token_signed_response_alg", ID_TOKEN_ALGS, "RS256"),
     }
@@ -124,12 +136,16 @@ def _uris(raw: dict[str, Any], key: str, *, required: bool) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _scope(raw: dict[str, Any]) -> str:
+def _scope(raw: dict[str, Any], operator: bool) -> str:
     value = raw.get("scope", "openid profile email")
     if not isinstance(value, str):
         raise ClientMetadataError("invalid_client_metadata", "scope must be a string")
-    scopes = [s for s in value.split() if s in SCOPES or s.startswith(("users:", "business:"))]
+    scopes = [s for s in value.split() if s in SCOPES or (operator and is_admin_scope(s))]
     return " ".join(dict.fromkeys(scopes)) or "openid"
+
+
+def is_admin_scope(scope: str) -> bool:
+    return scope.startswith(ADMIN_SCOPE_PREFIXES)
 
 
 def _text(raw: dict[str, Any], key: str, max_length: int) -> str | None:

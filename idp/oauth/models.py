@@ -62,6 +62,11 @@ class Client(TenantScoped, db.Model):  # type: ignore[name-defined]
         return str(self.client_metadata.get("token_endpoint_auth_method", "client_secret_basic"))
 
     @property
+    def self_registered(self) -> bool:
+        """Registered through RFC 7591 (it has a registration access token), not by the operator."""
+        return self.registration_token_hash is not None
+
+    @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
 

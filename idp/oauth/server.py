@@ -31,7 +31,7 @@ from idp.db import db
 from idp.oauth import claims as user_claims
 from idp.oauth import grants as grant_service
 from idp.oauth import tokens
-from idp.oauth.client_metadata import is_loopback_host
+from idp.oauth.client_metadata import SCOPES, is_loopback_host
 from idp.oauth.clients import check_client_secret, find_client
 from idp.oauth.models import Client, Grant, UsedClientAssertion
 from idp.tenancy.context import current_route, current_tenant
@@ -63,7 +63,10 @@ class OAuthClient:
         return uris[0] if len(uris) == 1 else None  # several registered: the request must name one
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        allowed = self.model.scope.split()
+        """What a person may grant at the authorization endpoint: OIDC scopes only. Admin API
+        scopes are machine scopes, issued by client_credentials alone (the admin API does not
+        check the person's own permissions)."""
+        allowed = [s for s in self.model.scope.split() if s in SCOPES]
         if not scope:
             return " ".join(allowed)
         return " ".join(s for s in dict.fromkeys(scope.split()) if s in allowed)
@@ -81,7 +84,14 @@ class OAuthClient:
         return response_type == "code" and "authorization_code" in self.model.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
+        if grant_type == "client_credentials" and self.model.self_registered:
+            return False  # also for clients registered before registration refused it
         return grant_type in self.model.grant_types
+
+    def machine_scopes(self) -> set[str]:
+        """The scopes client_credentials may issue: the operator-given ones, never OIDC's."""
+        scopes = set(self.model.scope.split()) - {"openid", "offline_access"}
+        return {s for s in scopes if s in SCOPES} if self.model.self_registered else scopes
 
     @property
     def id_token_signed_response_alg(self) -> str:
@@ -298,7 +308,7 @@ class ClientCredentialsGrant(TokenIssuing, grants.ClientCredentialsGrant):
     def validate_requested_scope(self) -> None:
         client: OAuthClient = self.request.client
         requested = (self.request.payload.scope or "").split()
-        allowed = set(client.model.scope.split()) - {"openid", "offline_access"}
+        allowed = client.machine_scopes()
         if any(scope not in allowed for scope in requested):
             raise InvalidScopeError()
         self.request.scope = " ".join(dict.fromkeys(requested)) if requested else " ".join(sorted(allowed))
