@@ -174,9 +174,9 @@ def test_expired_or_unknown_pending_request_gets_a_page(app: Flask, client: Flas
     assert client.get("/a/acme/authorize/continue/not-a-request").status_code == 400
 
 
-@pytest.mark.parametrize("max_age", ["abc", "-1"])
+@pytest.mark.parametrize("max_age", ["abc", "-1", "\u00b2", "\u0663", "1\u00b2", "12345678901", " 60", "60\n"])
 def test_malformed_max_age_is_invalid_request(client: FlaskClient, rp, max_age: str) -> None:  # type: ignore[no-untyped-def]
-    get_code(client, rp)
+    get_code(client, rp)  # signed in: the decision reaches the max_age comparison
     query = _error_of(authorize(client, rp, max_age=max_age, code_challenge=pkce()[1], code_challenge_method="S256"))
     assert query["error"] == "invalid_request"
 
