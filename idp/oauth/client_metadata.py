@@ -9,6 +9,9 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SCOPES = ("openid", "profile", "email", "offline_access")
@@ -18,6 +21,9 @@ ADMIN_SCOPE_PREFIXES = ("users:", "business:")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 MAX_URIS = 20
 MAX_URI_LENGTH = 2000
+MAX_KEYS = 10
+JWK_TYPES = ("RSA", "EC")  # what RS256 / ES256 client assertions are verified with
+PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
 
 
 class ClientMetadataError(ValueError):
@@ -83,10 +89,7 @@ def validate_metadata(
             raw.get("backchannel_logout_session_required", True)
         )
     if raw.get("jwks") is not None:
-        jwks = raw["jwks"]
-        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-            raise ClientMetadataError("invalid_client_metadata", "jwks must be a JWK Set")
-        metadata["jwks"] = jwks
+        metadata["jwks"] = _jwks(raw["jwks"])
     if auth_method == "private_key_jwt" and "jwks" not in metadata:
         # jwks_uri is not fetched: keys are registered by value, so no outbound request is ever made.
         raise ClientMetadataError("invalid_client_metadata", "private_key_jwt needs jwks (jwks_uri is not supported)")
@@ -146,6 +149,26 @@ def _scope(raw: dict[str, Any], operator: bool) -> str:
 
 def is_admin_scope(scope: str) -> bool:
     return scope.startswith(ADMIN_SCOPE_PREFIXES)
+
+
+def _jwks(jwks: Any) -> dict[str, Any]:
+    """A JWK Set (RFC 7517 §5) of public RSA or EC keys that joserfc can load, so that a
+    private_key_jwt assertion (RFC 7523 §3) can always be verified against it."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise ClientMetadataError("invalid_client_metadata", "jwks must be a JWK Set")
+    keys = jwks["keys"]
+    if not 0 < len(keys) <= MAX_KEYS or any(not isinstance(key, dict) for key in keys):
+        raise ClientMetadataError("invalid_client_metadata", f"jwks must hold 1 to {MAX_KEYS} keys")
+    for key in keys:
+        if key.get("kty") not in JWK_TYPES:
+            raise ClientMetadataError("invalid_client_metadata", "jwks keys must be RSA or EC public keys")
+        if any(member in key for member in PRIVATE_JWK_MEMBERS):
+            raise ClientMetadataError("invalid_client_metadata", "jwks must hold public keys only")
+    try:
+        KeySet.import_key_set({"keys": keys})
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise ClientMetadataError("invalid_client_metadata", "jwks holds a key that cannot be loaded") from exc
+    return {"keys": keys}
 
 
 def _text(raw: dict[str, Any], key: str, max_length: int) -> str | None:

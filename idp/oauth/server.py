@@ -13,7 +13,12 @@ from typing import Any
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -21,6 +26,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import OpenIDCode
 from flask import Flask
 from flask import request as flask_request
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
@@ -40,6 +46,7 @@ from idp.tenancy.models import Tenant
 PKCE_METHODS = ["S256"]
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+MAX_ASSERTION_LIFETIME = 300  # seconds a client assertion's exp may lie ahead (RFC 7523 §3)
 
 
 def current_issuer() -> str:
@@ -388,8 +395,22 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return [issuer, issuer + "/token"]
 
     def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
+        """The client's registered keys; a set that does not load (stored before registration
+        validated it) makes the client unable to authenticate, never a 500."""
         jwks: Any = client.metadata.get("jwks") or {"keys": []}
-        return KeySet.import_key_set(jwks)
+        try:
+            return KeySet.import_key_set(jwks)
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise InvalidClientError(description="The client's registered keys cannot be used.") from exc
+
+    def verify_claims(self, claims: Any) -> None:
+        """RFC 7523 §3 lets the server bound how far ahead `exp` may be: an assertion is for one
+        request, so at most MAX_ASSERTION_LIFETIME from now (also keeps `exp` a sane time)."""
+        exp = claims.get("exp")
+        latest = clock.now().timestamp() + MAX_ASSERTION_LIFETIME + self.leeway
+        if not isinstance(exp, int) or isinstance(exp, bool) or exp > latest:
+            raise InvalidClientError(description=f"exp must be at most {MAX_ASSERTION_LIFETIME} seconds ahead")
+        super().verify_claims(claims)
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         from datetime import UTC, datetime

@@ -172,6 +172,30 @@ def test_invalid_metadata_is_refused(client: FlaskClient, iat: str, metadata: di
     assert response.get_json()["error"] in ("invalid_client_metadata", "invalid_redirect_uri")
 
 
+_PUBLIC_RSA = {"kty": "RSA", "e": "AQAB", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1Wl"
+               "UzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy"
+               "_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJ"
+               "LqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw"}
+
+
+@pytest.mark.parametrize("jwks", [
+    {"keys": ["x"]},
+    {"keys": [{"kty": "bogus"}]},
+    {"keys": []},
+    {"keys": [{"kty": "RSA"}]},  # no modulus
+    {"keys": [{"kty": "RSA", "e": "AQAB", "n": 5}]},
+    {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]},  # a shared secret is not a private_key_jwt key
+    {"keys": [_PUBLIC_RSA | {"d": "AQAB"}]},  # private key material is never stored
+    {"keys": [_PUBLIC_RSA] * 11},
+    "not a set",
+])
+def test_jwks_that_do_not_load_are_refused(client: FlaskClient, iat: str, jwks: Any) -> None:
+    metadata = WEB_CLIENT | {"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks}
+    response = _register(client, iat, metadata)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_client_metadata"
+    assert _register(client, iat, metadata | {"jwks": {"keys": [_PUBLIC_RSA]}}).status_code == 201
+
+
 @pytest.mark.parametrize("body", [
     {"data": "redirect_uris=https://rp.example/cb", "content_type": "application/x-www-form-urlencoded"},
     {"data": "{not json", "content_type": "application/json"},
