@@ -241,3 +241,38 @@ def test_id_token_hint_of_someone_else_asks_to_sign_in(app: Flask, client: Flask
     silent = authorize(client, rp, prompt="none", id_token_hint=other_hint, code_challenge=pkce()[1],
                        code_challenge_method="S256")
     assert _error_of(silent)["error"] == "login_required"
+
+
+def test_prompt_none_with_a_pipeline_step_pending_is_interaction_required(client: FlaskClient, rp, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """OIDC Core §3.1.2.1: prompt=none must not display any page, so no redirect to the step either."""
+    from idp.login import pipeline
+
+    get_code(client, rp)
+    monkeypatch.setattr(pipeline, "STEPS", [_AlwaysStep()])
+    silent = authorize(client, rp, prompt="none", code_challenge=pkce()[1], code_challenge_method="S256")
+    assert _error_of(silent) == {"error": "interaction_required", "state": "st-1", "iss": rp.issuer}
+
+
+def test_prompt_none_after_new_terms_is_interaction_required(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    from idp.db import db
+    from idp.policies.service import publish
+
+    get_code(client, rp)
+    publish("terms", "2027-01", "https://example.com/terms/2027-01")
+    db.session.commit()
+    silent = authorize(client, rp, prompt="none", code_challenge=pkce()[1], code_challenge_method="S256")
+    assert _error_of(silent) == {"error": "interaction_required", "state": "st-1", "iss": rp.issuer}
+    asked = authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256")
+    assert asked.status_code == 302 and "/policies" in asked.headers["Location"], "without prompt=none: the page"
+
+
+def test_prompt_none_asking_for_a_step_up_is_interaction_required(app: Flask, client: FlaskClient) -> None:
+    from idp.oauth.discovery import ACR_MFA
+
+    tenant = make_tenant(second_factor_policy="optional")
+    make_user(tenant, email_verified=True)
+    rp = make_rp(tenant)
+    get_code(client, rp)  # signed in with a password only
+    silent = authorize(client, rp, prompt="none", acr_values=ACR_MFA, code_challenge=pkce()[1],
+                       code_challenge_method="S256")
+    assert _error_of(silent) == {"error": "interaction_required", "state": "st-1", "iss": rp.issuer}
