@@ -206,7 +206,11 @@ class InitialAccessToken(TenantScoped, db.Model):  # type: ignore[name-defined]
 
 
 class LogoutDelivery(TenantScoped, db.Model):  # type: ignore[name-defined]
-    """A back-channel logout token waiting to be POSTed to a client (a durable queue)."""
+    """A back-channel logout notice waiting to be POSTed to a client (a durable queue).
+
+    It keeps the logout token's lasting claims (iss, aud, sub, sid, events); each delivery
+    attempt signs a fresh token around them, so a retry a day later is not a token long expired.
+    """
 
     __tablename__ = "logout_deliveries"
 
@@ -215,9 +219,14 @@ class LogoutDelivery(TenantScoped, db.Model):  # type: ignore[name-defined]
         String(32), ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
     )
     uri: Mapped[str] = mapped_column(String(2000), nullable=False)
-    logout_token: Mapped[str] = mapped_column(Text, nullable=False)
+    claims_json: Mapped[str] = mapped_column(Text, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, nullable=False)
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.claims_json)
+        return value
