@@ -479,3 +479,27 @@ def _aware(value: Any) -> Any:
     from datetime import UTC
 
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def test_a_new_sign_in_in_the_same_browser_logs_the_previous_session_out(
+    client: FlaskClient, tenant: Tenant, rp_server: RelyingPartyServer
+) -> None:
+    """The shared front-desk PC: the next person signing in ends the previous person's grants
+    and the relying parties hear of it, as if they had pressed "Log out"."""
+    from tests.helpers import sign_in
+    from tests.oauth.helpers import authorize, pkce, query_of
+
+    rp_server.start()
+    previous = _sign_in_rp(client, make_rp(tenant, backchannel_logout_uri=rp_server.uri))
+    make_user(tenant, email="next@example.com")
+    asked = authorize(client, previous.rp, prompt="login", code_challenge=pkce()[1], code_challenge_method="S256")
+    request_id = query_of(asked.headers["Location"])["request"]
+    signed_in = sign_in(client, email="next@example.com", query_string={"request": request_id},
+                        extra_form={"request": request_id})
+    assert signed_in.status_code == 303
+    assert _is_signed_in(client)
+    assert _refresh(client, previous.rp, previous.tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+    assert _userinfo(client, previous.rp, previous.tokens["access_token"]) == 401
+    assert deliver_due() == 1
+    [post] = rp_server.received
+    _check_logout_token(client, post["form"]["logout_token"][0], previous)
