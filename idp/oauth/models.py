@@ -135,6 +135,7 @@ class AuthorizationCode(TenantScoped, db.Model):  # type: ignore[name-defined]
     grant_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("grants.id", ondelete="CASCADE"), index=True, nullable=False
     )
+    # The redirect_uri of the authorization request, empty when it named none (RFC 6749 §4.1.3).
     redirect_uri: Mapped[str] = mapped_column(String(2000), nullable=False)
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(10))

@@ -228,13 +228,13 @@ class TokenIssuing:
 class StoredCode:
     """Authlib's AuthorizationCodeMixin over a spent code and its grant."""
 
-    def __init__(self, redirect_uri: str, grant: Grant, code_challenge: str | None, method: str | None) -> None:
+    def __init__(self, redirect_uri: str | None, grant: Grant, code_challenge: str | None, method: str | None) -> None:
         self.redirect_uri = redirect_uri
         self.grant = grant
         self.code_challenge = code_challenge
         self.code_challenge_method = method
 
-    def get_redirect_uri(self) -> str:
+    def get_redirect_uri(self) -> str | None:
         return self.redirect_uri
 
     def get_scope(self) -> str:
@@ -256,6 +256,15 @@ class StoredCode:
 class AuthorizationCodeGrant(TokenIssuing, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
+    @staticmethod
+    def validate_authorization_redirect_uri(request: OAuth2Request, client: OAuthClient) -> str:
+        """OIDC Core §3.1.2.1 makes redirect_uri REQUIRED in an OpenID request; plain OAuth may
+        fall back to the one registered URI (RFC 6749 §3.1.2.3). Raised without a redirect URI,
+        so the person gets an error page."""
+        if not request.payload.redirect_uri and "openid" in (request.payload.scope or "").split():
+            raise InvalidRequestError("redirect_uri is required in an OpenID Connect request.")
+        return str(grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client))
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         raise NotImplementedError("codes are issued by idp.oauth.authorize")  # pragma: no cover
 
@@ -265,7 +274,17 @@ class AuthorizationCodeGrant(TokenIssuing, grants.AuthorizationCodeGrant):
         except grant_service.GrantError:
             return None
         self.request.grant_row = grant
-        return StoredCode(row.redirect_uri, grant, row.code_challenge, row.code_challenge_method)
+        return StoredCode(self._redirect_uri_to_match(row.redirect_uri, client), grant, row.code_challenge,
+                          row.code_challenge_method)
+
+    def _redirect_uri_to_match(self, requested: str, client: OAuthClient) -> str | None:
+        """RFC 6749 §4.1.3: redirect_uri is required here only if the authorization request had
+        one (`requested`, else empty). One sent anyway must be where the code went."""
+        if requested:
+            return requested
+        if self.request.payload.redirect_uri:
+            return client.get_default_redirect_uri() or ""
+        return None
 
     def delete_authorization_code(self, authorization_code: StoredCode) -> None:
         """Spent in query_authorization_code, atomically."""

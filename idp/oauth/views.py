@@ -230,7 +230,8 @@ def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
         tenant, client_pk=client.model.id, user_id=user.id, session=session, scope=params["scope"],
         issuer=pending.issuer, nonce=params.get("nonce"), amr=session.amr, acr=acr_for(session.amr),
     )
-    code = issue_code(tenant, grant, redirect_uri=redirect_uri, code_challenge=params.get("code_challenge"),
+    code = issue_code(tenant, grant, redirect_uri=params.get("redirect_uri", ""),  # as requested (RFC 6749 §4.1.3)
+                      code_challenge=params.get("code_challenge"),
                       code_challenge_method=params.get("code_challenge_method"))
     flow.finish_pending(pending)
     db.session.commit()

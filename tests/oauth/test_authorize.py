@@ -276,3 +276,36 @@ def test_prompt_none_asking_for_a_step_up_is_interaction_required(app: Flask, cl
     silent = authorize(client, rp, prompt="none", acr_values=ACR_MFA, code_challenge=pkce()[1],
                        code_challenge_method="S256")
     assert _error_of(silent) == {"error": "interaction_required", "state": "st-1", "iss": rp.issuer}
+
+
+def test_an_openid_request_without_redirect_uri_gets_a_page(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    """OIDC Core §3.1.2.1: redirect_uri is REQUIRED, even when the client registered only one."""
+    get_code(client, rp)
+    response = authorize(client, rp, redirect_uri=None, code_challenge=pkce()[1], code_challenge_method="S256")
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "redirect_uri" in response.get_data(as_text=True)
+
+
+def test_plain_oauth_may_use_the_one_registered_uri_and_exchange_without_it(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    """RFC 6749 §3.1.2.3 and §4.1.3: redirect_uri at the token endpoint is required only if the
+    authorization request had one; one sent anyway must be where the code went."""
+    get_code(client, rp)
+    outcomes = {}
+    for sent in (None, REDIRECT_URI, "https://rp.example/other"):
+        verifier, challenge = pkce()
+        response = authorize(client, rp, scope="profile", redirect_uri=None, nonce=None, code_challenge=challenge,
+                             code_challenge_method="S256")
+        assert response.status_code == 302 and response.headers["Location"].startswith(REDIRECT_URI + "?")
+        code = query_of(response.headers["Location"])["code"]
+        form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+        outcomes[sent] = client.post(f"{rp.prefix}/token", headers=rp.basic,
+                                     data=form if sent is None else form | {"redirect_uri": sent})
+    assert outcomes[None].status_code == 200, outcomes[None].get_json()
+    assert "id_token" not in outcomes[None].get_json() and outcomes[None].get_json()["scope"] == "profile"
+    assert outcomes[REDIRECT_URI].status_code == 200
+    assert outcomes["https://rp.example/other"].get_json()["error"] == "invalid_grant"
+    # with redirect_uri in the authorization request, the token request must repeat it
+    code, verifier = get_code(client, rp, signed_in=True)
+    missing = client.post(f"{rp.prefix}/token", headers=rp.basic, data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier})
+    assert missing.get_json()["error"] == "invalid_grant"
