@@ -466,7 +466,8 @@ class Revocation(RevocationEndpoint):
 
 
 class Introspection(IntrospectionEndpoint):
-    """RFC 7662: only for confidential clients; foreign or dead tokens are simply inactive."""
+    """RFC 7662: only for confidential clients, and only for tokens issued to the asking client;
+    foreign or dead tokens are simply inactive (docs/decisions/introspection-own-tokens.md)."""
 
     CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
@@ -474,7 +475,9 @@ class Introspection(IntrospectionEndpoint):
         return find_token(token_string)
 
     def check_permission(self, token: Any, client: OAuthClient, request: OAuth2Request) -> bool:
-        return True  # any authenticated client of this tenant may ask (resource servers)
+        """RFC 7662 §4: the server decides who may learn what a token is; here only the client it
+        was issued to (anyone else would learn another client's `sub` and `scope`)."""
+        return bool(token.check_client(client))
 
     def introspect_token(self, token: Any) -> dict[str, Any]:
         return token.introspection()

@@ -73,6 +73,23 @@ def test_introspection_of_live_tokens(client: FlaskClient, rp: RP) -> None:
     assert refresh["active"] is True and refresh["scope"]
 
 
+def test_another_client_learns_nothing_by_introspection(client: FlaskClient, rp: RP) -> None:
+    """Only the client a token was issued to may introspect it (docs/decisions/introspection-own-tokens.md)."""
+    from idp.tenancy.service import get_tenant
+
+    tokens = _tokens(client, rp)
+    tenant = get_tenant("acme")
+    other = make_rp(tenant, first_party=False)
+    service = make_rp(tenant, grant_types=["client_credentials"], scope="users:read", redirect_uris=[])
+    service_token = client.post(f"{service.prefix}/token", data={"grant_type": "client_credentials"},
+                                headers=service.basic).get_json()["access_token"]
+    for asker, token in ((other, tokens["access_token"]), (other, tokens["refresh_token"]),
+                         (service, tokens["access_token"]), (rp, service_token)):
+        assert _introspect(client, asker, token) == {"active": False}
+    assert _introspect(client, service, service_token)["active"] is True
+    assert _introspect(client, rp, tokens["access_token"])["active"] is True
+
+
 def test_revoking_an_access_token(client: FlaskClient, rp: RP) -> None:
     tokens = _tokens(client, rp)
     response = client.post(f"{rp.prefix}/revoke", data={"token": tokens["access_token"]}, headers=rp.basic)
