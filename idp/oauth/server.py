@@ -24,6 +24,7 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import OpenIDCode
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from flask import Flask
 from flask import request as flask_request
 from joserfc.errors import JoseError
@@ -404,6 +405,21 @@ def add_id_token_on_refresh(grant: Any) -> None:
     grant.register_hook("after_create_token_response", hook)
 
 
+def refuse_request_objects(grant: Any) -> None:
+    """OIDC Core §6: request objects are not supported (discovery says so), so `request` and
+    `request_uri` are refused rather than ignored. Runs after the client and redirect URI are
+    validated, so the error goes back to the client."""
+
+    def hook(grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if "request" in data:
+            raise RequestNotSupportedError("Request objects are not supported.")
+        if "request_uri" in data:
+            raise RequestURINotSupportedError("request_uri is not supported.")
+
+    grant.register_hook("before_validate_authorization_request_payload", hook)
+
+
 class PrivateKeyJWT(JWTBearerClientAssertion):
     """private_key_jwt (OIDC Core §9, RFC 7523 §3) with a `jti` replay check."""
 
@@ -553,7 +569,8 @@ def create_server(app: Flask) -> Server:
     server = Server()
     server.init_app(app)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
-    server.register_grant(AuthorizationCodeGrant, [StrictCodeChallenge(required=True), OpenIDTokens()])
+    server.register_grant(AuthorizationCodeGrant, [StrictCodeChallenge(required=True), OpenIDTokens(),
+                                                   refuse_request_objects])
     server.register_grant(RefreshTokenGrant, [add_id_token_on_refresh])
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(Revocation)

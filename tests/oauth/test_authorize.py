@@ -309,3 +309,17 @@ def test_plain_oauth_may_use_the_one_registered_uri_and_exchange_without_it(clie
     missing = client.post(f"{rp.prefix}/token", headers=rp.basic, data={
         "grant_type": "authorization_code", "code": code, "code_verifier": verifier})
     assert missing.get_json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(("param", "error"), [
+    ("request", "request_not_supported"),
+    ("request_uri", "request_uri_not_supported"),
+])
+def test_request_objects_are_refused_not_ignored(client: FlaskClient, rp, param: str, error: str) -> None:  # type: ignore[no-untyped-def]
+    """OIDC Core §6: discovery says request objects are not supported; the client hears so."""
+    value = "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9." if param == "request" else "https://rp.example/r/1"
+    query = _error_of(authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256", **{param: value}))
+    assert (query["error"], query["state"], query["iss"]) == (error, "st-1", rp.issuer) and "code" not in query
+    # before the client and redirect URI are known good, still a page
+    page = authorize(client, rp, redirect_uri="https://evil.example/cb", **{param: value})
+    assert page.status_code == 400 and "Location" not in page.headers
