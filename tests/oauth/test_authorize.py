@@ -323,3 +323,45 @@ def test_request_objects_are_refused_not_ignored(client: FlaskClient, rp, param:
     # before the client and redirect URI are known good, still a page
     page = authorize(client, rp, redirect_uri="https://evil.example/cb", **{param: value})
     assert page.status_code == 400 and "Location" not in page.headers
+
+
+def _sign_in_page(client: FlaskClient, rp, **params: str) -> str:  # type: ignore[no-untyped-def]
+    response = authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256", **params)
+    assert response.status_code == 303
+    return client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def _email_value(page: str) -> str:
+    import html
+    import re
+
+    match = re.search(r'<input id="email"[^>]*value="([^"]*)"', page)
+    assert match, "no email field"
+    return html.unescape(match.group(1))
+
+
+def test_login_hint_prefills_the_email_field(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    assert _email_value(_sign_in_page(client, rp, login_hint="Coach@Example.com")) == "Coach@Example.com"
+    assert _email_value(_sign_in_page(client, rp)) == ""
+
+
+def test_login_hint_never_tells_whether_the_account_exists(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    def without_secrets(page: str) -> str:
+        page = re.sub(r'value="[^"]*"', 'value=""', page)
+        return re.sub(r"[A-Za-z0-9_-]{20,}", "ID", page)  # CSRF token and request id
+
+    known = _sign_in_page(client, rp, login_hint="coach@example.com")
+    unknown = _sign_in_page(client, rp, login_hint="nobody@example.com")
+    assert _email_value(unknown) == "nobody@example.com"
+    assert without_secrets(known) == without_secrets(unknown)
+
+
+@pytest.mark.parametrize("hint", ['"><script>alert(1)</script>', "x" * 255 + "@example.com", "a\u0000b@example.com"])
+def test_a_hostile_or_overlong_login_hint_is_escaped_or_dropped(client: FlaskClient, rp, hint: str) -> None:  # type: ignore[no-untyped-def]
+    page = _sign_in_page(client, rp, login_hint=hint)
+    assert "<script>alert(1)" not in page
+    assert _email_value(page) in (hint, "")
+    if len(hint) > 254 or "\u0000" in hint:
+        assert _email_value(page) == ""
