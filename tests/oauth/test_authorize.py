@@ -365,3 +365,30 @@ def test_a_hostile_or_overlong_login_hint_is_escaped_or_dropped(client: FlaskCli
     assert _email_value(page) in (hint, "")
     if len(hint) > 254 or "\u0000" in hint:
         assert _email_value(page) == ""
+
+
+def _id_token_claims(client: FlaskClient, rp, code: str, verifier: str | None) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    from tests.oauth.helpers import exchange
+
+    id_token = exchange(client, rp, code, verifier).get_json()["id_token"]
+    keys = KeySet.import_key_set(client.get(f"{rp.prefix}/jwks").get_json())
+    return dict(jwt.decode(id_token, keys, algorithms=["RS256", "ES256"]).claims)
+
+
+@pytest.mark.parametrize("forcing", [{"max_age": "300"}, {"prompt": "login"}])
+def test_auth_time_moves_on_after_a_forced_re_authentication(app: Flask, client: FlaskClient, rp,  # type: ignore[no-untyped-def]
+                                                             forcing: dict[str, str]) -> None:
+    """OIDC Core §2: auth_time is when the person last authenticated; a re-authentication
+    forced by max_age or prompt=login must show in the ID token."""
+    clock = app.extensions["idp.clock"]
+    first = _id_token_claims(client, rp, *get_code(client, rp))
+    assert abs(first["auth_time"] - clock.now().timestamp()) < 5
+    clock.advance(timedelta(minutes=10))
+    without = _id_token_claims(client, rp, *get_code(client, rp, signed_in=True))
+    assert without["auth_time"] == first["auth_time"], "no re-authentication, same auth_time"
+    forced = _id_token_claims(client, rp, *get_code(client, rp, **forcing))  # asks for the password again
+    assert forced["auth_time"] >= first["auth_time"] + 600
+    assert abs(forced["auth_time"] - clock.now().timestamp()) < 5
