@@ -464,7 +464,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return True
 
 
-class Revocation(RevocationEndpoint):
+class IgnoredTokenTypeHint:
+    """RFC 7009 §2.1 / RFC 7662 §2.1: `token_type_hint` is only a hint, and every token type is
+    searched anyway (find_token), so an unknown hint is ignored rather than refused."""
+
+    def check_params(self, request: OAuth2Request, client: OAuthClient) -> None:
+        if "token" not in request.form:
+            raise InvalidRequestError()
+
+
+class Revocation(IgnoredTokenTypeHint, RevocationEndpoint):
     """RFC 7009: refresh tokens (revoking the grant) and access tokens (by jti)."""
 
     CLIENT_AUTH_METHODS = AUTH_METHODS
@@ -481,7 +490,7 @@ class Revocation(RevocationEndpoint):
         db.session.commit()
 
 
-class Introspection(IntrospectionEndpoint):
+class Introspection(IgnoredTokenTypeHint, IntrospectionEndpoint):
     """RFC 7662: only for confidential clients, and only for tokens issued to the asking client;
     foreign or dead tokens are simply inactive (docs/decisions/introspection-own-tokens.md)."""
 

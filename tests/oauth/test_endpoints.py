@@ -108,6 +108,19 @@ def test_revoking_a_refresh_token_revokes_the_grant(client: FlaskClient, rp: RP)
     assert _introspect(client, rp, tokens["access_token"]) == {"active": False}
 
 
+@pytest.mark.parametrize("hint", ["id_token", "bogus", "refresh_token"])
+def test_any_token_type_hint_is_only_a_hint(client: FlaskClient, rp: RP, hint: str) -> None:
+    """RFC 7009 §2.1: the server may ignore the hint and search every token type."""
+    tokens = _tokens(client, rp)
+    looked_up = client.post(f"{rp.prefix}/introspect", headers=rp.basic,
+                            data={"token": tokens["access_token"], "token_type_hint": hint})
+    assert looked_up.status_code == 200 and looked_up.get_json()["active"] is True
+    response = client.post(f"{rp.prefix}/revoke", headers=rp.basic,
+                           data={"token": tokens["access_token"], "token_type_hint": hint})
+    assert response.status_code == 200, response.get_json()
+    assert _introspect(client, rp, tokens["access_token"]) == {"active": False}
+
+
 def test_revoking_an_unknown_token_is_fine(client: FlaskClient, rp: RP) -> None:
     response = client.post(f"{rp.prefix}/revoke", data={"token": "nothing-like-it"}, headers=rp.basic)
     assert response.status_code == 200
