@@ -210,8 +210,10 @@ def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
     step: str = flow.decide(situation)
     if step in ("consent", "issue") and user is not None and session is not None:
         acr_values = tuple(params.get("acr_values", "").split())
-        step_url = pipeline.next_step_url(pipeline.Context(tenant, user, session, pending.id, acr_values))
-        if step_url is not None and "none" in situation.prompts:
+        silent = "none" in situation.prompts  # notices wait for the next interactive sign-in
+        ctx = pipeline.Context(tenant, user, session, pending.id, acr_values)
+        step_url = pipeline.next_step_url(ctx, blocking_only=silent)
+        if step_url is not None and silent:
             step = "interaction_required"  # OIDC Core §3.1.2.1: prompt=none never shows a page
         elif step_url is not None:  # the sign-in pipeline is not finished: no code yet
             return redirect(step_url)

@@ -392,3 +392,21 @@ def test_auth_time_moves_on_after_a_forced_re_authentication(app: Flask, client:
     forced = _id_token_claims(client, rp, *get_code(client, rp, **forcing))  # asks for the password again
     assert forced["auth_time"] >= first["auth_time"] + 600
     assert abs(forced["auth_time"] - clock.now().timestamp()) < 5
+
+
+def test_prompt_none_skips_notices_that_do_not_block(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    """A notice (here: unverified email) is shown at the next interactive sign-in, not instead
+    of a silent answer: prompt=none still gets its code."""
+    from idp.accounts.service import find_user_by_email
+    from idp.db import db
+    from idp.tenancy.service import get_tenant
+
+    get_code(client, rp)
+    user = find_user_by_email(get_tenant("acme"), "staff", "coach@example.com")
+    assert user is not None
+    user.email_verified = False  # a notice now applies that this session has not seen
+    db.session.commit()
+    silent = authorize(client, rp, prompt="none", code_challenge=pkce()[1], code_challenge_method="S256")
+    assert "code" in _error_of(silent)
+    asked = authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256")
+    assert asked.status_code == 302 and "/notices" in asked.headers["Location"]
