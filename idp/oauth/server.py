@@ -8,6 +8,7 @@ issuer is the one the request arrived at (`current_route().issuer`).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -443,7 +444,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         request, so at most MAX_ASSERTION_LIFETIME from now (also keeps `exp` a sane time)."""
         exp = claims.get("exp")
         latest = clock.now().timestamp() + MAX_ASSERTION_LIFETIME + self.leeway
-        if not isinstance(exp, int) or isinstance(exp, bool) or exp > latest:
+        if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp) or exp > latest:
             raise InvalidClientError(description=f"exp must be at most {MAX_ASSERTION_LIFETIME} seconds ahead")
         super().verify_claims(claims)
 

@@ -262,6 +262,19 @@ def test_a_client_assertion_valid_for_long_is_refused(app: Flask, client: FlaskC
     assert client.post("/a/acme/token", data=form | {"client_assertion": within}).status_code == 200
 
 
+@pytest.mark.parametrize("exp", ["9999999999", 1e300, True, None])
+def test_a_client_assertion_with_a_strange_exp_is_refused(app: Flask, client: FlaskClient, exp: Any) -> None:
+    key, service, form = _key_jwt_service(make_tenant())
+    now = int(time.time())
+    claims = {"iss": service.client_id, "sub": service.client_id, "aud": "http://localhost/a/acme/token",
+              "jti": "jti-odd", "iat": now, "exp": exp}
+    assertion = jwt.encode({"alg": "RS256", "kid": key.kid}, {k: v for k, v in claims.items() if v is not None}, key)
+    response = client.post("/a/acme/token", data=form | {"client_assertion": assertion})
+    assert response.status_code in (400, 401) and response.get_json()["error"] == "invalid_client"
+    ordinary = _assertion(key, service.client_id, "http://localhost/a/acme/token", "jti-ordinary")
+    assert client.post("/a/acme/token", data=form | {"client_assertion": ordinary}).status_code == 200
+
+
 @pytest.mark.parametrize("jwks", [{"keys": ["x"]}, {"keys": [{"kty": "bogus"}]}, {"keys": []}])
 def test_stored_keys_that_do_not_load_are_invalid_client(app: Flask, client: FlaskClient, jwks: Any) -> None:
     """Keys stored before registration validated them: the client cannot authenticate, no 500."""
