@@ -98,9 +98,11 @@ class OAuthClient:
         return grant_type in self.model.grant_types
 
     def machine_scopes(self) -> set[str]:
-        """The scopes client_credentials may issue: the operator-given ones, never OIDC's."""
-        scopes = set(self.model.scope.split()) - {"openid", "offline_access"}
-        return {s for s in scopes if s in SCOPES} if self.model.self_registered else scopes
+        """The scopes client_credentials may issue: the operator-given ones; none for a
+        self-registered client (docs/decisions/admin-scopes-operator-only.md)."""
+        if self.model.self_registered:
+            return set()
+        return set(self.model.scope.split()) - {"openid", "offline_access"}
 
     @property
     def id_token_signed_response_alg(self) -> str:
@@ -284,9 +286,12 @@ class AuthorizationCodeGrant(TokenIssuing, grants.AuthorizationCodeGrant):
         one (`requested`, else empty). One sent anyway must be where the code went."""
         if requested:
             return requested
-        if self.request.payload.redirect_uri:
-            return client.get_default_redirect_uri() or ""
-        return None
+        if not self.request.payload.redirect_uri:
+            return None
+        sent_to = client.get_default_redirect_uri()
+        if sent_to is None:  # the client registered more URIs since: where the code went is unknown
+            raise InvalidGrantError("Invalid 'redirect_uri' in request.")
+        return sent_to
 
     def delete_authorization_code(self, authorization_code: StoredCode) -> None:
         """Spent in query_authorization_code, atomically."""

@@ -410,3 +410,25 @@ def test_prompt_none_skips_notices_that_do_not_block(client: FlaskClient, rp) ->
     assert "code" in _error_of(silent)
     asked = authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256")
     assert asked.status_code == 302 and "/notices" in asked.headers["Location"]
+
+
+def test_a_code_sent_to_the_default_uri_is_not_matched_against_a_guess(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    """If the client registered more URIs after the code went to its single one, a redirect_uri
+    at the token endpoint can no longer be checked: refused, never waved through."""
+    from idp.db import db
+    from idp.oauth.clients import find_client
+    from idp.tenancy.service import get_tenant
+
+    get_code(client, rp)
+    verifier, challenge = pkce()
+    response = authorize(client, rp, scope="profile", redirect_uri=None, nonce=None, code_challenge=challenge,
+                         code_challenge_method="S256")
+    code = query_of(response.headers["Location"])["code"]
+    row = find_client(get_tenant("acme"), rp.client_id)
+    assert row is not None
+    row.client_metadata = row.client_metadata | {"redirect_uris": [REDIRECT_URI, "https://rp.example/second"]}
+    db.session.commit()
+    exchanged = client.post(f"{rp.prefix}/token", headers=rp.basic, data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+        "redirect_uri": "https://rp.example/second"})
+    assert exchanged.get_json()["error"] == "invalid_grant"
