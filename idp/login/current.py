@@ -34,6 +34,21 @@ def context_for(request_id: str | None) -> Context | None:
     return Context(tenant, g.user, g.browser_session, request_id, acr_values)
 
 
+def login_hint_for(request_id: str | None, max_length: int) -> str:
+    """The pending request's `login_hint` (OIDC Core §3.1.2.1) to prefill the sign-in form, or "".
+
+    It is the relying party's guess, shown as typed (the template escapes it) and never looked
+    up, so the form looks the same whether or not such an account exists. A hint longer than any
+    identifier we accept, or with control characters, is not shown at all."""
+    from idp.oauth.authorize import load_pending
+
+    pending = load_pending(current_tenant(), request_id) if request_id else None
+    hint = pending.params.get("login_hint", "").strip() if pending is not None else ""
+    if len(hint) > max_length or not hint.isprintable():
+        return ""
+    return hint
+
+
 def continue_url(request_id: str | None) -> str:
     """Back to the pipeline, which decides what comes next (never the step's own say-so)."""
     return url_for("login.continue_sign_in", request=request_id) if request_id else url_for("login.continue_sign_in")

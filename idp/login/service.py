@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from idp.accounts.service import authenticate
+from idp.accounts.service import authenticate, get_user
 from idp.db import db
 from idp.login import throttle
+from idp.oauth.logout import sign_out
 from idp.sessions.models import BrowserSession
-from idp.sessions.service import StartedSession, end_session, start_session
+from idp.sessions.service import StartedSession, start_session
 from idp.tenancy.models import Tenant
 
 
@@ -33,7 +34,15 @@ def sign_in_with_password(
         raise InvalidCredentials()
     throttle.record_success(tenant, identifier)
     if previous is not None:
-        end_session(previous)  # a new sign-in in this browser replaces the old session
+        replace_session(tenant, previous)
     started = start_session(tenant, user, persistent=persistent)
     db.session.commit()
     return started
+
+
+def replace_session(tenant: Tenant, previous: BrowserSession) -> None:
+    """A new sign-in in this browser logs the old session out, exactly as "Log out" would: its
+    grants are revoked and relying parties told (a shared front-desk PC must not leave the
+    previous person signed in at the portals). See docs/decisions/new-sign-in-logs-out.md."""
+    previous_user = get_user(tenant, previous.user_id) if previous.user_id else None
+    sign_out(tenant, previous, previous_user)

@@ -10,7 +10,7 @@ from idp.accounts.emails import MAX_EMAIL_LENGTH
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH
 from idp.db import db
 from idp.login import pipeline, throttle
-from idp.login.current import context_for, continue_url, pending_request_id, sign_in_url
+from idp.login.current import context_for, continue_url, login_hint_for, pending_request_id, sign_in_url
 from idp.login.portal import default_portal_url
 from idp.login.service import InvalidCredentials, sign_in_with_password
 from idp.oauth.logout import sign_out as end_signed_in_session
@@ -47,7 +47,8 @@ def sign_in_form() -> ResponseReturnValue:
     if g.user is not None and request_id is None:
         return redirect(url_for("login.signed_in"))
     # With a pending request the form shows even when signed in: the app asked for a fresh sign-in.
-    return render_page("login/sign_in.html", form={}, errors={}, request_id=request_id)
+    form = {"email": login_hint_for(request_id, MAX_EMAIL_LENGTH)}
+    return render_page("login/sign_in.html", form=form, errors={}, request_id=request_id)
 
 
 @bp.post("/login")

@@ -8,6 +8,7 @@ person who closes the tab starts again from the relying party.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -27,6 +28,9 @@ KEPT_PARAMETERS = (
     "response_mode", "display", "claims_locales",
 )
 MAX_PARAMETER_LENGTH = 2000
+# OIDC Core §3.1.2.1: max_age is a non-negative integer of seconds. ASCII digits only: str.isdigit()
+# also accepts "²" or "٣", which int() then refuses; ten digits is over 300 years.
+MAX_AGE = re.compile(r"[0-9]{1,10}")
 
 Step = Literal["login", "consent", "issue", "login_required", "consent_required", "invalid_max_age"]
 
@@ -48,7 +52,7 @@ class Situation:
 def decide(s: Situation) -> Step:
     """The next step of an authorization request. Pure: values in, a step out."""
     silent = "none" in s.prompts
-    if s.max_age is not None and not s.max_age.isdigit():
+    if s.max_age is not None and not MAX_AGE.fullmatch(s.max_age):
         return "invalid_max_age"
     if not s.signed_in or s.auth_time is None:
         return "login_required" if silent else "login"

@@ -1,12 +1,15 @@
 """Back-channel logout (OIDC Back-Channel Logout 1.0): logout tokens and a durable queue.
 
-Logging out queues one `logout_token` per client with a `backchannel_logout_uri` that had a
-grant in the ended session; `deliver_due` POSTs them and retries with exponential backoff when
-a relying party is down, so a notice survives restarts and outages.
+Logging out queues one notice per client with a `backchannel_logout_uri` that had a grant in
+the ended session; `deliver_due` POSTs them and retries with exponential backoff when a relying
+party is down, so a notice survives restarts and outages. The queue keeps the token's lasting
+claims; every attempt signs a fresh `logout_token` (new iat, exp, jti: §2.4 wants a short exp
+and a unique jti), so a retry after the outage is still a token the relying party accepts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import urllib.error
 import urllib.parse
@@ -49,24 +52,28 @@ def queue_logout(tenant: Tenant, grants: list[Grant], user_sub: str | None) -> i
         now = clock.now()
         db.session.add(LogoutDelivery(
             tenant_id=tenant.id, client_pk=client.id, uri=uri, created_at=now, next_attempt_at=now,
-            logout_token=logout_token(tenant, client, grant, user_sub),
+            claims_json=json.dumps(logout_claims(client, grant, user_sub), sort_keys=True),
         ))
         queued += 1
     return queued
 
 
-def logout_token(tenant: Tenant, client: Client, grant: Grant, user_sub: str | None) -> str:
-    now = int(clock.now().timestamp())
-    claims: dict[str, object] = {
-        "iss": grant.issuer, "aud": client.client_id, "iat": now, "exp": now + LOGOUT_TOKEN_LIFETIME,
-        "jti": random_token(16), "events": {EVENT: {}},
-    }
+def logout_claims(client: Client, grant: Grant, user_sub: str | None) -> dict[str, object]:
+    """The claims of a logout token that do not depend on when it is sent (§2.4)."""
+    claims: dict[str, object] = {"iss": grant.issuer, "aud": client.client_id, "events": {EVENT: {}}}
     if grant.session_id:
         claims["sid"] = grant.session_id
     if user_sub:
         claims["sub"] = user_sub
+    return claims
+
+
+def logout_token(tenant: Tenant, client: Client, claims: dict[str, object]) -> str:
+    """A logout token signed now: `claims` with a fresh iat, a short exp and a new jti."""
+    now = int(clock.now().timestamp())
+    fresh = claims | {"iat": now, "exp": now + LOGOUT_TOKEN_LIFETIME, "jti": random_token(16)}
     alg = str(client.client_metadata.get("id_token_signed_response_alg", "RS256"))
-    return tokens.sign(tenant, claims, alg=alg, typ="logout+jwt")
+    return tokens.sign(tenant, fresh, alg=alg, typ="logout+jwt")
 
 
 def deliver_due(limit: int = 50) -> int:
@@ -97,7 +104,7 @@ def _deliver_one(delivery_id: str) -> int:
         return 0
     delivery = db.session.get(LogoutDelivery, delivery_id)
     assert delivery is not None
-    error = _post(delivery.uri, delivery.logout_token)
+    error = _post(delivery.uri, _fresh_token(delivery))
     delivery.attempts += 1
     if error is None:
         delivery.delivered_at = clock.now()
@@ -107,6 +114,13 @@ def _deliver_one(delivery_id: str) -> int:
         log.warning("back-channel logout to %s failed (attempt %d): %s", delivery.uri, delivery.attempts, error)
     db.session.commit()
     return 1 if error is None else 0
+
+
+def _fresh_token(delivery: LogoutDelivery) -> str:
+    tenant = db.session.get(Tenant, delivery.tenant_id)
+    client = db.session.get(Client, delivery.client_pk)
+    assert tenant is not None and client is not None  # both cascade-delete their deliveries
+    return logout_token(tenant, client, delivery.claims)
 
 
 def _post(uri: str, token: str) -> str | None:

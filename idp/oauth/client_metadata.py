@@ -9,12 +9,21 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SCOPES = ("openid", "profile", "email", "offline_access")
+# The admin API's scopes (README §Admin API): only clients the operator creates may hold them, and
+# only the client_credentials grant issues them (docs/decisions/admin-scopes-operator-only.md).
+ADMIN_SCOPE_PREFIXES = ("users:", "business:")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 MAX_URIS = 20
 MAX_URI_LENGTH = 2000
+MAX_KEYS = 10
+JWK_TYPES = ("RSA", "EC")  # what RS256 / ES256 client assertions are verified with
+PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
 
 
 class ClientMetadataError(ValueError):
@@ -35,8 +44,14 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def validate_metadata(raw: dict[str, Any], *, allow_http_loopback_web: bool = False) -> dict[str, Any]:
-    """The checked, normalised metadata; unknown members are dropped (RFC 7591 §2)."""
+def validate_metadata(
+    raw: dict[str, Any], *, allow_http_loopback_web: bool = False, operator: bool = False,
+) -> dict[str, Any]:
+    """The checked, normalised metadata; unknown members are dropped (RFC 7591 §2).
+
+    Only `operator` clients (CLI, tenant TOML) may hold admin scopes or use client_credentials;
+    for self-registered ones admin scopes are dropped (RFC 7591 §2 lets the server replace
+    requested values) and client_credentials is refused."""
     application_type = _choice(raw, "application_type", ("web", "native"), "web")
     auth_method = _choice(raw, "token_endpoint_auth_method", AUTH_METHODS, "client_secret_basic")
     grant_types = _list_of_choices(raw, "grant_types", GRANT_TYPES, ["authorization_code"])
@@ -45,6 +60,9 @@ def validate_metadata(raw: dict[str, Any], *, allow_http_loopback_web: bool = Fa
         raise ClientMetadataError("invalid_client_metadata", "response_types must be ['code']")
     if auth_method == "none" and "client_credentials" in grant_types:
         raise ClientMetadataError("invalid_client_metadata", "public clients cannot use client_credentials")
+    if not operator and "client_credentials" in grant_types:
+        raise ClientMetadataError("invalid_client_metadata",
+                                  "client_credentials is only for clients created by the operator")
     needs_redirect = "authorization_code" in grant_types
     redirect_uris = _uris(raw, "redirect_uris", required=needs_redirect)
     for uri in redirect_uris:
@@ -59,7 +77,7 @@ def validate_metadata(raw: dict[str, Any], *, allow_http_loopback_web: bool = Fa
         "response_types": response_types,
         "redirect_uris": redirect_uris,
         "post_logout_redirect_uris": post_logout,
-        "scope": _scope(raw),
+        "scope": _scope(raw, operator),
         "client_name": _text(raw, "client_name", 200) or "Unnamed client",
         "id_token_signed_response_alg": _choice(raw, "id_token_signed_response_alg", ID_TOKEN_ALGS, "RS256"),
     }
@@ -71,10 +89,7 @@ def validate_metadata(raw: dict[str, Any], *, allow_http_loopback_web: bool = Fa
             raw.get("backchannel_logout_session_required", True)
         )
     if raw.get("jwks") is not None:
-        jwks = raw["jwks"]
-        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-            raise ClientMetadataError("invalid_client_metadata", "jwks must be a JWK Set")
-        metadata["jwks"] = jwks
+        metadata["jwks"] = _jwks(raw["jwks"])
     if auth_method == "private_key_jwt" and "jwks" not in metadata:
         # jwks_uri is not fetched: keys are registered by value, so no outbound request is ever made.
         raise ClientMetadataError("invalid_client_metadata", "private_key_jwt needs jwks (jwks_uri is not supported)")
@@ -124,12 +139,36 @@ def _uris(raw: dict[str, Any], key: str, *, required: bool) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _scope(raw: dict[str, Any]) -> str:
+def _scope(raw: dict[str, Any], operator: bool) -> str:
     value = raw.get("scope", "openid profile email")
     if not isinstance(value, str):
         raise ClientMetadataError("invalid_client_metadata", "scope must be a string")
-    scopes = [s for s in value.split() if s in SCOPES or s.startswith(("users:", "business:"))]
+    scopes = [s for s in value.split() if s in SCOPES or (operator and is_admin_scope(s))]
     return " ".join(dict.fromkeys(scopes)) or "openid"
+
+
+def is_admin_scope(scope: str) -> bool:
+    return scope.startswith(ADMIN_SCOPE_PREFIXES)
+
+
+def _jwks(jwks: Any) -> dict[str, Any]:
+    """A JWK Set (RFC 7517 §5) of public RSA or EC keys that joserfc can load, so that a
+    private_key_jwt assertion (RFC 7523 §3) can always be verified against it."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise ClientMetadataError("invalid_client_metadata", "jwks must be a JWK Set")
+    keys = jwks["keys"]
+    if not 0 < len(keys) <= MAX_KEYS or any(not isinstance(key, dict) for key in keys):
+        raise ClientMetadataError("invalid_client_metadata", f"jwks must hold 1 to {MAX_KEYS} keys")
+    for key in keys:
+        if key.get("kty") not in JWK_TYPES:
+            raise ClientMetadataError("invalid_client_metadata", "jwks keys must be RSA or EC public keys")
+        if any(member in key for member in PRIVATE_JWK_MEMBERS):
+            raise ClientMetadataError("invalid_client_metadata", "jwks must hold public keys only")
+    try:
+        KeySet.import_key_set({"keys": keys})
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise ClientMetadataError("invalid_client_metadata", "jwks holds a key that cannot be loaded") from exc
+    return {"keys": keys}
 
 
 def _text(raw: dict[str, Any], key: str, max_length: int) -> str | None:

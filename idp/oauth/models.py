@@ -62,6 +62,11 @@ class Client(TenantScoped, db.Model):  # type: ignore[name-defined]
         return str(self.client_metadata.get("token_endpoint_auth_method", "client_secret_basic"))
 
     @property
+    def self_registered(self) -> bool:
+        """Registered through RFC 7591 (it has a registration access token), not by the operator."""
+        return self.registration_token_hash is not None
+
+    @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
 
@@ -130,6 +135,7 @@ class AuthorizationCode(TenantScoped, db.Model):  # type: ignore[name-defined]
     grant_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("grants.id", ondelete="CASCADE"), index=True, nullable=False
     )
+    # The redirect_uri of the authorization request, empty when it named none (RFC 6749 §4.1.3).
     redirect_uri: Mapped[str] = mapped_column(String(2000), nullable=False)
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(10))
@@ -201,7 +207,11 @@ class InitialAccessToken(TenantScoped, db.Model):  # type: ignore[name-defined]
 
 
 class LogoutDelivery(TenantScoped, db.Model):  # type: ignore[name-defined]
-    """A back-channel logout token waiting to be POSTed to a client (a durable queue)."""
+    """A back-channel logout notice waiting to be POSTed to a client (a durable queue).
+
+    It keeps the logout token's lasting claims (iss, aud, sub, sid, events); each delivery
+    attempt signs a fresh token around them, so a retry a day later is not a token long expired.
+    """
 
     __tablename__ = "logout_deliveries"
 
@@ -210,9 +220,14 @@ class LogoutDelivery(TenantScoped, db.Model):  # type: ignore[name-defined]
         String(32), ForeignKey("clients.id", ondelete="CASCADE"), index=True, nullable=False
     )
     uri: Mapped[str] = mapped_column(String(2000), nullable=False)
-    logout_token: Mapped[str] = mapped_column(Text, nullable=False)
+    claims_json: Mapped[str] = mapped_column(Text, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, nullable=False)
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.claims_json)
+        return value

@@ -8,19 +8,27 @@ issuer is the one the request arrived at (`current_route().issuer`).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import OpenIDCode
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from flask import Flask
 from flask import request as flask_request
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
@@ -31,7 +39,7 @@ from idp.db import db
 from idp.oauth import claims as user_claims
 from idp.oauth import grants as grant_service
 from idp.oauth import tokens
-from idp.oauth.client_metadata import is_loopback_host
+from idp.oauth.client_metadata import SCOPES, is_loopback_host
 from idp.oauth.clients import check_client_secret, find_client
 from idp.oauth.models import Client, Grant, UsedClientAssertion
 from idp.tenancy.context import current_route, current_tenant
@@ -40,6 +48,7 @@ from idp.tenancy.models import Tenant
 PKCE_METHODS = ["S256"]
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+MAX_ASSERTION_LIFETIME = 300  # seconds a client assertion's exp may lie ahead (RFC 7523 §3)
 
 
 def current_issuer() -> str:
@@ -63,7 +72,10 @@ class OAuthClient:
         return uris[0] if len(uris) == 1 else None  # several registered: the request must name one
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        allowed = self.model.scope.split()
+        """What a person may grant at the authorization endpoint: OIDC scopes only. Admin API
+        scopes are machine scopes, issued by client_credentials alone (the admin API does not
+        check the person's own permissions)."""
+        allowed = [s for s in self.model.scope.split() if s in SCOPES]
         if not scope:
             return " ".join(allowed)
         return " ".join(s for s in dict.fromkeys(scope.split()) if s in allowed)
@@ -81,7 +93,16 @@ class OAuthClient:
         return response_type == "code" and "authorization_code" in self.model.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
+        if grant_type == "client_credentials" and self.model.self_registered:
+            return False  # also for clients registered before registration refused it
         return grant_type in self.model.grant_types
+
+    def machine_scopes(self) -> set[str]:
+        """The scopes client_credentials may issue: the operator-given ones; none for a
+        self-registered client (docs/decisions/admin-scopes-operator-only.md)."""
+        if self.model.self_registered:
+            return set()
+        return set(self.model.scope.split()) - {"openid", "offline_access"}
 
     @property
     def id_token_signed_response_alg(self) -> str:
@@ -211,13 +232,13 @@ class TokenIssuing:
 class StoredCode:
     """Authlib's AuthorizationCodeMixin over a spent code and its grant."""
 
-    def __init__(self, redirect_uri: str, grant: Grant, code_challenge: str | None, method: str | None) -> None:
+    def __init__(self, redirect_uri: str | None, grant: Grant, code_challenge: str | None, method: str | None) -> None:
         self.redirect_uri = redirect_uri
         self.grant = grant
         self.code_challenge = code_challenge
         self.code_challenge_method = method
 
-    def get_redirect_uri(self) -> str:
+    def get_redirect_uri(self) -> str | None:
         return self.redirect_uri
 
     def get_scope(self) -> str:
@@ -239,6 +260,15 @@ class StoredCode:
 class AuthorizationCodeGrant(TokenIssuing, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
+    @staticmethod
+    def validate_authorization_redirect_uri(request: OAuth2Request, client: OAuthClient) -> str:
+        """OIDC Core §3.1.2.1 makes redirect_uri REQUIRED in an OpenID request; plain OAuth may
+        fall back to the one registered URI (RFC 6749 §3.1.2.3). Raised without a redirect URI,
+        so the person gets an error page."""
+        if not request.payload.redirect_uri and "openid" in (request.payload.scope or "").split():
+            raise InvalidRequestError("redirect_uri is required in an OpenID Connect request.")
+        return str(grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client))
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         raise NotImplementedError("codes are issued by idp.oauth.authorize")  # pragma: no cover
 
@@ -248,7 +278,20 @@ class AuthorizationCodeGrant(TokenIssuing, grants.AuthorizationCodeGrant):
         except grant_service.GrantError:
             return None
         self.request.grant_row = grant
-        return StoredCode(row.redirect_uri, grant, row.code_challenge, row.code_challenge_method)
+        return StoredCode(self._redirect_uri_to_match(row.redirect_uri, client), grant, row.code_challenge,
+                          row.code_challenge_method)
+
+    def _redirect_uri_to_match(self, requested: str, client: OAuthClient) -> str | None:
+        """RFC 6749 §4.1.3: redirect_uri is required here only if the authorization request had
+        one (`requested`, else empty). One sent anyway must be where the code went."""
+        if requested:
+            return requested
+        if not self.request.payload.redirect_uri:
+            return None
+        sent_to = client.get_default_redirect_uri()
+        if sent_to is None:  # the client registered more URIs since: where the code went is unknown
+            raise InvalidGrantError("Invalid 'redirect_uri' in request.")
+        return sent_to
 
     def delete_authorization_code(self, authorization_code: StoredCode) -> None:
         """Spent in query_authorization_code, atomically."""
@@ -298,7 +341,7 @@ class ClientCredentialsGrant(TokenIssuing, grants.ClientCredentialsGrant):
     def validate_requested_scope(self) -> None:
         client: OAuthClient = self.request.client
         requested = (self.request.payload.scope or "").split()
-        allowed = set(client.model.scope.split()) - {"openid", "offline_access"}
+        allowed = client.machine_scopes()
         if any(scope not in allowed for scope in requested):
             raise InvalidScopeError()
         self.request.scope = " ".join(dict.fromkeys(requested)) if requested else " ".join(sorted(allowed))
@@ -368,6 +411,21 @@ def add_id_token_on_refresh(grant: Any) -> None:
     grant.register_hook("after_create_token_response", hook)
 
 
+def refuse_request_objects(grant: Any) -> None:
+    """OIDC Core §6: request objects are not supported (discovery says so), so `request` and
+    `request_uri` are refused rather than ignored. Runs after the client and redirect URI are
+    validated, so the error goes back to the client."""
+
+    def hook(grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if "request" in data:
+            raise RequestNotSupportedError("Request objects are not supported.")
+        if "request_uri" in data:
+            raise RequestURINotSupportedError("request_uri is not supported.")
+
+    grant.register_hook("before_validate_authorization_request_payload", hook)
+
+
 class PrivateKeyJWT(JWTBearerClientAssertion):
     """private_key_jwt (OIDC Core §9, RFC 7523 §3) with a `jti` replay check."""
 
@@ -378,8 +436,22 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return [issuer, issuer + "/token"]
 
     def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
+        """The client's registered keys; a set that does not load (stored before registration
+        validated it) makes the client unable to authenticate, never a 500."""
         jwks: Any = client.metadata.get("jwks") or {"keys": []}
-        return KeySet.import_key_set(jwks)
+        try:
+            return KeySet.import_key_set(jwks)
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise InvalidClientError(description="The client's registered keys cannot be used.") from exc
+
+    def verify_claims(self, claims: Any) -> None:
+        """RFC 7523 §3 lets the server bound how far ahead `exp` may be: an assertion is for one
+        request, so at most MAX_ASSERTION_LIFETIME from now (also keeps `exp` a sane time)."""
+        exp = claims.get("exp")
+        latest = clock.now().timestamp() + MAX_ASSERTION_LIFETIME + self.leeway
+        if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp) or exp > latest:
+            raise InvalidClientError(description=f"exp must be at most {MAX_ASSERTION_LIFETIME} seconds ahead")
+        super().verify_claims(claims)
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         from datetime import UTC, datetime
@@ -398,7 +470,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return True
 
 
-class Revocation(RevocationEndpoint):
+class IgnoredTokenTypeHint:
+    """RFC 7009 §2.1 / RFC 7662 §2.1: `token_type_hint` is only a hint, and every token type is
+    searched anyway (find_token), so an unknown hint is ignored rather than refused."""
+
+    def check_params(self, request: OAuth2Request, client: OAuthClient) -> None:
+        if "token" not in request.form:
+            raise InvalidRequestError()
+
+
+class Revocation(IgnoredTokenTypeHint, RevocationEndpoint):
     """RFC 7009: refresh tokens (revoking the grant) and access tokens (by jti)."""
 
     CLIENT_AUTH_METHODS = AUTH_METHODS
@@ -415,8 +496,9 @@ class Revocation(RevocationEndpoint):
         db.session.commit()
 
 
-class Introspection(IntrospectionEndpoint):
-    """RFC 7662: only for confidential clients; foreign or dead tokens are simply inactive."""
+class Introspection(IgnoredTokenTypeHint, IntrospectionEndpoint):
+    """RFC 7662: only for confidential clients, and only for tokens issued to the asking client;
+    foreign or dead tokens are simply inactive (docs/decisions/introspection-own-tokens.md)."""
 
     CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
@@ -424,7 +506,9 @@ class Introspection(IntrospectionEndpoint):
         return find_token(token_string)
 
     def check_permission(self, token: Any, client: OAuthClient, request: OAuth2Request) -> bool:
-        return True  # any authenticated client of this tenant may ask (resource servers)
+        """RFC 7662 §4: the server decides who may learn what a token is; here only the client it
+        was issued to (anyone else would learn another client's `sub` and `scope`)."""
+        return bool(token.check_client(client))
 
     def introspect_token(self, token: Any) -> dict[str, Any]:
         return token.introspection()
@@ -500,7 +584,8 @@ def create_server(app: Flask) -> Server:
     server = Server()
     server.init_app(app)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
-    server.register_grant(AuthorizationCodeGrant, [StrictCodeChallenge(required=True), OpenIDTokens()])
+    server.register_grant(AuthorizationCodeGrant, [StrictCodeChallenge(required=True), OpenIDTokens(),
+                                                   refuse_request_objects])
     server.register_grant(RefreshTokenGrant, [add_id_token_on_refresh])
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(Revocation)

@@ -184,6 +184,13 @@ def confirm_end_session() -> ResponseReturnValue:
     return response
 
 
+# Steps that end the request with an error sent back to the client (OIDC Core §3.1.2.6).
+SILENT_ERRORS = {
+    "login_required": "login_required", "consent_required": "consent_required",
+    "interaction_required": "interaction_required", "invalid_max_age": "invalid_request",
+}
+
+
 def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
     tenant = current_tenant()
     validated = _revalidate(pending)
@@ -200,20 +207,23 @@ def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
         needs_consent=bool(user) and not client.model.first_party and not flow.has_consent(
             tenant, user.id, client.model.id, params["scope"]),
     )
-    step = flow.decide(situation)
+    step: str = flow.decide(situation)
     if step in ("consent", "issue") and user is not None and session is not None:
         acr_values = tuple(params.get("acr_values", "").split())
-        step_url = pipeline.next_step_url(pipeline.Context(tenant, user, session, pending.id, acr_values))
-        if step_url is not None:  # the sign-in pipeline is not finished: no code yet
+        silent = "none" in situation.prompts  # notices wait for the next interactive sign-in
+        ctx = pipeline.Context(tenant, user, session, pending.id, acr_values)
+        step_url = pipeline.next_step_url(ctx, blocking_only=silent)
+        if step_url is not None and silent:
+            step = "interaction_required"  # OIDC Core §3.1.2.1: prompt=none never shows a page
+        elif step_url is not None:  # the sign-in pipeline is not finished: no code yet
             return redirect(step_url)
     if step == "login":
         return redirect(url_for("login.sign_in_form", request=pending.id), code=303)
     if step == "consent":
         return render_page("oauth/consent.html", client=client.model, scopes=params["scope"].split(),
                            pending=pending, user=user)
-    if step in ("login_required", "consent_required", "invalid_max_age"):
-        error = {"login_required": "login_required", "consent_required": "consent_required"}.get(step,
-                                                                                                  "invalid_request")
+    if step in SILENT_ERRORS:
+        error = SILENT_ERRORS[step]
         flow.finish_pending(pending)
         db.session.commit()
         return _redirect_to_client(redirect_uri, pending, {"error": error})
@@ -222,7 +232,8 @@ def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
         tenant, client_pk=client.model.id, user_id=user.id, session=session, scope=params["scope"],
         issuer=pending.issuer, nonce=params.get("nonce"), amr=session.amr, acr=acr_for(session.amr),
     )
-    code = issue_code(tenant, grant, redirect_uri=redirect_uri, code_challenge=params.get("code_challenge"),
+    code = issue_code(tenant, grant, redirect_uri=params.get("redirect_uri", ""),  # as requested (RFC 6749 §4.1.3)
+                      code_challenge=params.get("code_challenge"),
                       code_challenge_method=params.get("code_challenge_method"))
     flow.finish_pending(pending)
     db.session.commit()

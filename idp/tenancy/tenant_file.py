@@ -177,7 +177,7 @@ def _apply_client(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> No
             if registered.client_secret and not entry.get("client_secret"):
                 result.client_secrets.append((client_id, registered.client_secret))
         else:
-            existing.client_metadata = validate_metadata(metadata, allow_http_loopback_web=True)
+            existing.client_metadata = validate_metadata(metadata, allow_http_loopback_web=True, operator=True)
             existing.first_party = bool(entry.get("first_party", False))
         existing.is_default = bool(entry.get("default", False))
     except ClientMetadataError as exc:

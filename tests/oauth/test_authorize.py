@@ -174,9 +174,9 @@ def test_expired_or_unknown_pending_request_gets_a_page(app: Flask, client: Flas
     assert client.get("/a/acme/authorize/continue/not-a-request").status_code == 400
 
 
-@pytest.mark.parametrize("max_age", ["abc", "-1"])
+@pytest.mark.parametrize("max_age", ["abc", "-1", "\u00b2", "\u0663", "1\u00b2", "12345678901", " 60", "60\n"])
 def test_malformed_max_age_is_invalid_request(client: FlaskClient, rp, max_age: str) -> None:  # type: ignore[no-untyped-def]
-    get_code(client, rp)
+    get_code(client, rp)  # signed in: the decision reaches the max_age comparison
     query = _error_of(authorize(client, rp, max_age=max_age, code_challenge=pkce()[1], code_challenge_method="S256"))
     assert query["error"] == "invalid_request"
 
@@ -241,3 +241,194 @@ def test_id_token_hint_of_someone_else_asks_to_sign_in(app: Flask, client: Flask
     silent = authorize(client, rp, prompt="none", id_token_hint=other_hint, code_challenge=pkce()[1],
                        code_challenge_method="S256")
     assert _error_of(silent)["error"] == "login_required"
+
+
+def test_prompt_none_with_a_pipeline_step_pending_is_interaction_required(client: FlaskClient, rp, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """OIDC Core §3.1.2.1: prompt=none must not display any page, so no redirect to the step either."""
+    from idp.login import pipeline
+
+    get_code(client, rp)
+    monkeypatch.setattr(pipeline, "STEPS", [_AlwaysStep()])
+    silent = authorize(client, rp, prompt="none", code_challenge=pkce()[1], code_challenge_method="S256")
+    assert _error_of(silent) == {"error": "interaction_required", "state": "st-1", "iss": rp.issuer}
+
+
+def test_prompt_none_after_new_terms_is_interaction_required(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    from idp.db import db
+    from idp.policies.service import publish
+
+    get_code(client, rp)
+    publish("terms", "2027-01", "https://example.com/terms/2027-01")
+    db.session.commit()
+    silent = authorize(client, rp, prompt="none", code_challenge=pkce()[1], code_challenge_method="S256")
+    assert _error_of(silent) == {"error": "interaction_required", "state": "st-1", "iss": rp.issuer}
+    asked = authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256")
+    assert asked.status_code == 302 and "/policies" in asked.headers["Location"], "without prompt=none: the page"
+
+
+def test_prompt_none_asking_for_a_step_up_is_interaction_required(app: Flask, client: FlaskClient) -> None:
+    from idp.oauth.discovery import ACR_MFA
+
+    tenant = make_tenant(second_factor_policy="optional")
+    make_user(tenant, email_verified=True)
+    rp = make_rp(tenant)
+    get_code(client, rp)  # signed in with a password only
+    silent = authorize(client, rp, prompt="none", acr_values=ACR_MFA, code_challenge=pkce()[1],
+                       code_challenge_method="S256")
+    assert _error_of(silent) == {"error": "interaction_required", "state": "st-1", "iss": rp.issuer}
+
+
+def test_an_openid_request_without_redirect_uri_gets_a_page(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    """OIDC Core §3.1.2.1: redirect_uri is REQUIRED, even when the client registered only one."""
+    get_code(client, rp)
+    response = authorize(client, rp, redirect_uri=None, code_challenge=pkce()[1], code_challenge_method="S256")
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "redirect_uri" in response.get_data(as_text=True)
+
+
+def test_plain_oauth_may_use_the_one_registered_uri_and_exchange_without_it(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    """RFC 6749 §3.1.2.3 and §4.1.3: redirect_uri at the token endpoint is required only if the
+    authorization request had one; one sent anyway must be where the code went."""
+    get_code(client, rp)
+    outcomes = {}
+    for sent in (None, REDIRECT_URI, "https://rp.example/other"):
+        verifier, challenge = pkce()
+        response = authorize(client, rp, scope="profile", redirect_uri=None, nonce=None, code_challenge=challenge,
+                             code_challenge_method="S256")
+        assert response.status_code == 302 and response.headers["Location"].startswith(REDIRECT_URI + "?")
+        code = query_of(response.headers["Location"])["code"]
+        form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+        outcomes[sent] = client.post(f"{rp.prefix}/token", headers=rp.basic,
+                                     data=form if sent is None else form | {"redirect_uri": sent})
+    assert outcomes[None].status_code == 200, outcomes[None].get_json()
+    assert "id_token" not in outcomes[None].get_json() and outcomes[None].get_json()["scope"] == "profile"
+    assert outcomes[REDIRECT_URI].status_code == 200
+    assert outcomes["https://rp.example/other"].get_json()["error"] == "invalid_grant"
+    # with redirect_uri in the authorization request, the token request must repeat it
+    code, verifier = get_code(client, rp, signed_in=True)
+    missing = client.post(f"{rp.prefix}/token", headers=rp.basic, data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier})
+    assert missing.get_json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(("param", "error"), [
+    ("request", "request_not_supported"),
+    ("request_uri", "request_uri_not_supported"),
+])
+def test_request_objects_are_refused_not_ignored(client: FlaskClient, rp, param: str, error: str) -> None:  # type: ignore[no-untyped-def]
+    """OIDC Core §6: discovery says request objects are not supported; the client hears so."""
+    value = "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9." if param == "request" else "https://rp.example/r/1"
+    query = _error_of(authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256", **{param: value}))
+    assert (query["error"], query["state"], query["iss"]) == (error, "st-1", rp.issuer) and "code" not in query
+    # before the client and redirect URI are known good, still a page
+    page = authorize(client, rp, redirect_uri="https://evil.example/cb", **{param: value})
+    assert page.status_code == 400 and "Location" not in page.headers
+
+
+def _sign_in_page(client: FlaskClient, rp, **params: str) -> str:  # type: ignore[no-untyped-def]
+    response = authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256", **params)
+    assert response.status_code == 303
+    return client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def _email_value(page: str) -> str:
+    import html
+    import re
+
+    match = re.search(r'<input id="email"[^>]*value="([^"]*)"', page)
+    assert match, "no email field"
+    return html.unescape(match.group(1))
+
+
+def test_login_hint_prefills_the_email_field(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    assert _email_value(_sign_in_page(client, rp, login_hint="Coach@Example.com")) == "Coach@Example.com"
+    assert _email_value(_sign_in_page(client, rp)) == ""
+
+
+def test_login_hint_never_tells_whether_the_account_exists(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    def without_secrets(page: str) -> str:
+        page = re.sub(r'value="[^"]*"', 'value=""', page)
+        return re.sub(r"[A-Za-z0-9_-]{20,}", "ID", page)  # CSRF token and request id
+
+    known = _sign_in_page(client, rp, login_hint="coach@example.com")
+    unknown = _sign_in_page(client, rp, login_hint="nobody@example.com")
+    assert _email_value(unknown) == "nobody@example.com"
+    assert without_secrets(known) == without_secrets(unknown)
+
+
+@pytest.mark.parametrize("hint", ['"><script>alert(1)</script>', "x" * 255 + "@example.com", "a\u0000b@example.com"])
+def test_a_hostile_or_overlong_login_hint_is_escaped_or_dropped(client: FlaskClient, rp, hint: str) -> None:  # type: ignore[no-untyped-def]
+    page = _sign_in_page(client, rp, login_hint=hint)
+    assert "<script>alert(1)" not in page
+    assert _email_value(page) in (hint, "")
+    if len(hint) > 254 or "\u0000" in hint:
+        assert _email_value(page) == ""
+
+
+def _id_token_claims(client: FlaskClient, rp, code: str, verifier: str | None) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    from tests.oauth.helpers import exchange
+
+    id_token = exchange(client, rp, code, verifier).get_json()["id_token"]
+    keys = KeySet.import_key_set(client.get(f"{rp.prefix}/jwks").get_json())
+    return dict(jwt.decode(id_token, keys, algorithms=["RS256", "ES256"]).claims)
+
+
+@pytest.mark.parametrize("forcing", [{"max_age": "300"}, {"prompt": "login"}])
+def test_auth_time_moves_on_after_a_forced_re_authentication(app: Flask, client: FlaskClient, rp,  # type: ignore[no-untyped-def]
+                                                             forcing: dict[str, str]) -> None:
+    """OIDC Core §2: auth_time is when the person last authenticated; a re-authentication
+    forced by max_age or prompt=login must show in the ID token."""
+    clock = app.extensions["idp.clock"]
+    first = _id_token_claims(client, rp, *get_code(client, rp))
+    assert abs(first["auth_time"] - clock.now().timestamp()) < 5
+    clock.advance(timedelta(minutes=10))
+    without = _id_token_claims(client, rp, *get_code(client, rp, signed_in=True))
+    assert without["auth_time"] == first["auth_time"], "no re-authentication, same auth_time"
+    forced = _id_token_claims(client, rp, *get_code(client, rp, **forcing))  # asks for the password again
+    assert forced["auth_time"] >= first["auth_time"] + 600
+    assert abs(forced["auth_time"] - clock.now().timestamp()) < 5
+
+
+def test_prompt_none_skips_notices_that_do_not_block(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    """A notice (here: unverified email) is shown at the next interactive sign-in, not instead
+    of a silent answer: prompt=none still gets its code."""
+    from idp.accounts.service import find_user_by_email
+    from idp.db import db
+    from idp.tenancy.service import get_tenant
+
+    get_code(client, rp)
+    user = find_user_by_email(get_tenant("acme"), "staff", "coach@example.com")
+    assert user is not None
+    user.email_verified = False  # a notice now applies that this session has not seen
+    db.session.commit()
+    silent = authorize(client, rp, prompt="none", code_challenge=pkce()[1], code_challenge_method="S256")
+    assert "code" in _error_of(silent)
+    asked = authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256")
+    assert asked.status_code == 302 and "/notices" in asked.headers["Location"]
+
+
+def test_a_code_sent_to_the_default_uri_is_not_matched_against_a_guess(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    """If the client registered more URIs after the code went to its single one, a redirect_uri
+    at the token endpoint can no longer be checked: refused, never waved through."""
+    from idp.db import db
+    from idp.oauth.clients import find_client
+    from idp.tenancy.service import get_tenant
+
+    get_code(client, rp)
+    verifier, challenge = pkce()
+    response = authorize(client, rp, scope="profile", redirect_uri=None, nonce=None, code_challenge=challenge,
+                         code_challenge_method="S256")
+    code = query_of(response.headers["Location"])["code"]
+    row = find_client(get_tenant("acme"), rp.client_id)
+    assert row is not None
+    row.client_metadata = row.client_metadata | {"redirect_uris": [REDIRECT_URI, "https://rp.example/second"]}
+    db.session.commit()
+    exchanged = client.post(f"{rp.prefix}/token", headers=rp.basic, data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+        "redirect_uri": "https://rp.example/second"})
+    assert exchanged.get_json()["error"] == "invalid_grant"

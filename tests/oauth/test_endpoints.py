@@ -73,6 +73,23 @@ def test_introspection_of_live_tokens(client: FlaskClient, rp: RP) -> None:
     assert refresh["active"] is True and refresh["scope"]
 
 
+def test_another_client_learns_nothing_by_introspection(client: FlaskClient, rp: RP) -> None:
+    """Only the client a token was issued to may introspect it (docs/decisions/introspection-own-tokens.md)."""
+    from idp.tenancy.service import get_tenant
+
+    tokens = _tokens(client, rp)
+    tenant = get_tenant("acme")
+    other = make_rp(tenant, first_party=False)
+    service = make_rp(tenant, grant_types=["client_credentials"], scope="users:read", redirect_uris=[])
+    service_token = client.post(f"{service.prefix}/token", data={"grant_type": "client_credentials"},
+                                headers=service.basic).get_json()["access_token"]
+    for asker, token in ((other, tokens["access_token"]), (other, tokens["refresh_token"]),
+                         (service, tokens["access_token"]), (rp, service_token)):
+        assert _introspect(client, asker, token) == {"active": False}
+    assert _introspect(client, service, service_token)["active"] is True
+    assert _introspect(client, rp, tokens["access_token"])["active"] is True
+
+
 def test_revoking_an_access_token(client: FlaskClient, rp: RP) -> None:
     tokens = _tokens(client, rp)
     response = client.post(f"{rp.prefix}/revoke", data={"token": tokens["access_token"]}, headers=rp.basic)
@@ -88,6 +105,19 @@ def test_revoking_a_refresh_token_revokes_the_grant(client: FlaskClient, rp: RP)
     client.post(f"{rp.prefix}/revoke", data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
                 headers=rp.basic)
     assert _introspect(client, rp, tokens["refresh_token"]) == {"active": False}
+    assert _introspect(client, rp, tokens["access_token"]) == {"active": False}
+
+
+@pytest.mark.parametrize("hint", ["id_token", "bogus", "refresh_token"])
+def test_any_token_type_hint_is_only_a_hint(client: FlaskClient, rp: RP, hint: str) -> None:
+    """RFC 7009 §2.1: the server may ignore the hint and search every token type."""
+    tokens = _tokens(client, rp)
+    looked_up = client.post(f"{rp.prefix}/introspect", headers=rp.basic,
+                            data={"token": tokens["access_token"], "token_type_hint": hint})
+    assert looked_up.status_code == 200 and looked_up.get_json()["active"] is True
+    response = client.post(f"{rp.prefix}/revoke", headers=rp.basic,
+                           data={"token": tokens["access_token"], "token_type_hint": hint})
+    assert response.status_code == 200, response.get_json()
     assert _introspect(client, rp, tokens["access_token"]) == {"active": False}
 
 

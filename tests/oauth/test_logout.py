@@ -7,7 +7,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -318,7 +318,8 @@ def _deliveries() -> list[LogoutDelivery]:
     return list(db.session.execute(select(LogoutDelivery)).scalars())
 
 
-def _check_logout_token(client: FlaskClient, token: str, signed: Signed) -> dict[str, Any]:
+def _check_logout_token(client: FlaskClient, token: str, signed: Signed, now: datetime | None = None) -> dict[str, Any]:
+    """A valid logout token (§2.4), checked as the relying party would at `now` (the app's clock)."""
     header = dict(jws.extract_compact(token.encode()).protected)
     assert header["typ"] == "logout+jwt"
     claims = _claims(client, token)  # signature checked against the tenant's JWKS
@@ -332,6 +333,8 @@ def _check_logout_token(client: FlaskClient, token: str, signed: Signed) -> dict
     assert claims["events"] == {EVENT: {}}
     assert "nonce" not in claims
     assert claims["jti"] and claims["iat"] and claims["exp"] > claims["iat"]
+    at = (now or client.application.extensions["idp.clock"].now()).timestamp()
+    assert claims["iat"] <= at + 30 and claims["exp"] > at, "not expired when it arrives"
     return claims
 
 
@@ -434,9 +437,22 @@ def test_an_rp_answering_500_is_retried_with_backoff(
     clock.advance(second_wait + timedelta(seconds=1))
     assert deliver_due() == 1
     assert len(rp_server.received) == 3
-    tokens = {p["form"]["logout_token"][0] for p in rp_server.received}
-    assert len(tokens) == 1, "the queued token is re-sent as it was"
-    _check_logout_token(client, tokens.pop(), signed)
+    tokens = [p["form"]["logout_token"][0] for p in rp_server.received]
+    assert len({_claims(client, token)["jti"] for token in tokens}) == 3, "each attempt signs a fresh token"
+    _check_logout_token(client, tokens[-1], signed)
+
+
+def test_a_retry_after_a_long_outage_sends_a_token_that_has_not_expired(
+    app: Flask, client: FlaskClient, tenant: Tenant, rp_server: RelyingPartyServer
+) -> None:
+    signed = _sign_in_rp(client, make_rp(tenant, backchannel_logout_uri=rp_server.uri))
+    _logout(client)
+    assert deliver_due() == 0  # the RP is down
+    rp_server.start()
+    app.extensions["idp.clock"].advance(timedelta(hours=6))  # far beyond the token's 2 minutes
+    assert deliver_due() == 1
+    claims = _check_logout_token(client, rp_server.received[0]["form"]["logout_token"][0], signed)
+    assert claims["iat"] >= int(app.extensions["idp.clock"].now().timestamp()) - 5
 
 
 def test_the_queue_survives_a_new_process(
@@ -455,10 +471,35 @@ def test_the_queue_survives_a_new_process(
         assert deliver_due() == 1
         db.session.remove()
         db.engine.dispose()
-    _check_logout_token(client, rp_server.received[0]["form"]["logout_token"][0], signed)
+    _check_logout_token(client, rp_server.received[0]["form"]["logout_token"][0], signed,
+                        now=other.extensions["idp.clock"].now())
 
 
 def _aware(value: Any) -> Any:
     from datetime import UTC
 
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def test_a_new_sign_in_in_the_same_browser_logs_the_previous_session_out(
+    client: FlaskClient, tenant: Tenant, rp_server: RelyingPartyServer
+) -> None:
+    """The shared front-desk PC: the next person signing in ends the previous person's grants
+    and the relying parties hear of it, as if they had pressed "Log out"."""
+    from tests.helpers import sign_in
+    from tests.oauth.helpers import authorize, pkce, query_of
+
+    rp_server.start()
+    previous = _sign_in_rp(client, make_rp(tenant, backchannel_logout_uri=rp_server.uri))
+    make_user(tenant, email="next@example.com")
+    asked = authorize(client, previous.rp, prompt="login", code_challenge=pkce()[1], code_challenge_method="S256")
+    request_id = query_of(asked.headers["Location"])["request"]
+    signed_in = sign_in(client, email="next@example.com", query_string={"request": request_id},
+                        extra_form={"request": request_id})
+    assert signed_in.status_code == 303
+    assert _is_signed_in(client)
+    assert _refresh(client, previous.rp, previous.tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+    assert _userinfo(client, previous.rp, previous.tokens["access_token"]) == 401
+    assert deliver_due() == 1
+    [post] = rp_server.received
+    _check_logout_token(client, post["form"]["logout_token"][0], previous)

@@ -172,6 +172,30 @@ def test_invalid_metadata_is_refused(client: FlaskClient, iat: str, metadata: di
     assert response.get_json()["error"] in ("invalid_client_metadata", "invalid_redirect_uri")
 
 
+_PUBLIC_RSA = {"kty": "RSA", "e": "AQAB", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1Wl"
+               "UzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy"
+               "_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJ"
+               "LqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw"}
+
+
+@pytest.mark.parametrize("jwks", [
+    {"keys": ["x"]},
+    {"keys": [{"kty": "bogus"}]},
+    {"keys": []},
+    {"keys": [{"kty": "RSA"}]},  # no modulus
+    {"keys": [{"kty": "RSA", "e": "AQAB", "n": 5}]},
+    {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]},  # a shared secret is not a private_key_jwt key
+    {"keys": [_PUBLIC_RSA | {"d": "AQAB"}]},  # private key material is never stored
+    {"keys": [_PUBLIC_RSA] * 11},
+    "not a set",
+])
+def test_jwks_that_do_not_load_are_refused(client: FlaskClient, iat: str, jwks: Any) -> None:
+    metadata = WEB_CLIENT | {"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks}
+    response = _register(client, iat, metadata)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_client_metadata"
+    assert _register(client, iat, metadata | {"jwks": {"keys": [_PUBLIC_RSA]}}).status_code == 201
+
+
 @pytest.mark.parametrize("body", [
     {"data": "redirect_uris=https://rp.example/cb", "content_type": "application/x-www-form-urlencoded"},
     {"data": "{not json", "content_type": "application/json"},
@@ -242,6 +266,81 @@ def test_a_registered_native_app_completes_the_code_flow_on_any_loopback_port(cl
     })
     assert response.status_code == 200, response.get_json()
     assert "refresh_token" not in response.get_json(), "refresh_token grant was not registered"
+
+
+# Admin API scopes are the operator's to give (docs/decisions/admin-scopes-operator-only.md)
+
+
+def test_registration_drops_admin_scopes(client: FlaskClient, iat: str) -> None:
+    """RFC 7591 §2: the server may replace requested values; the response says what was registered."""
+    body = _registered(client, iat, WEB_CLIENT | {"scope": "openid users:write business:write users:read email"})
+    assert body["scope"] == "openid email"
+    assert _manage(client, "GET", body).get_json()["scope"] == "openid email"
+
+
+def test_registration_refuses_client_credentials(client: FlaskClient, iat: str) -> None:
+    for grant_types in (["client_credentials"], ["authorization_code", "client_credentials"]):
+        response = _register(client, iat, WEB_CLIENT | {"grant_types": grant_types, "scope": "users:write"})
+        assert response.status_code == 400
+        assert response.get_json()["error"] == "invalid_client_metadata"
+
+
+def test_an_update_cannot_add_admin_scopes_or_client_credentials(client: FlaskClient, iat: str) -> None:
+    body = _registered(client, iat)
+    wider = WEB_CLIENT | {"client_id": body["client_id"], "scope": "openid users:write"}
+    response = _manage(client, "PUT", body, json=wider)
+    assert response.status_code == 200 and response.get_json()["scope"] == "openid"
+    machine = wider | {"grant_types": ["authorization_code", "client_credentials"]}
+    refused = _manage(client, "PUT", body, json=machine)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_client_metadata"
+
+
+def _as_registered_before_the_fix(client_id: str) -> None:
+    """A client that an older release let register admin scopes and client_credentials."""
+    from idp.oauth.clients import find_client
+    from idp.tenancy.service import get_tenant
+
+    row = find_client(get_tenant("acme"), client_id)
+    assert row is not None
+    row.client_metadata = row.client_metadata | {
+        "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        "scope": "openid profile users:write business:write",
+    }
+    db.session.commit()
+
+
+def test_a_self_registered_client_gets_no_admin_token(client: FlaskClient, iat: str) -> None:
+    body = _registered(client, iat, WEB_CLIENT | {"scope": "openid users:write"})
+    rp = RP(body["client_id"], body["client_secret"], "/a/acme")
+    asked = client.post("/a/acme/token", data={"grant_type": "client_credentials", "scope": "users:write"},
+                        headers=rp.basic)
+    assert asked.status_code in (400, 401) and "access_token" not in asked.get_json()
+    _as_registered_before_the_fix(body["client_id"])  # even a stored row that says otherwise
+    for form in ({"scope": "users:write"}, {}):
+        response = client.post("/a/acme/token", data={"grant_type": "client_credentials", **form}, headers=rp.basic)
+        assert response.status_code in (400, 401), response.get_json()
+        assert response.get_json()["error"] == "unauthorized_client"
+
+
+def test_the_code_flow_never_grants_admin_scopes(client: FlaskClient, tenant: Tenant, iat: str) -> None:
+    from tests.oauth.helpers import make_rp
+
+    operator_third_party = make_rp(tenant, first_party=False, scope="openid profile users:write")
+    body = _registered(client, iat)
+    _as_registered_before_the_fix(body["client_id"])
+    sign_in(client)
+    for rp in (operator_third_party, RP(body["client_id"], body["client_secret"], "/a/acme")):
+        verifier, challenge = pkce()
+        page = follow_local(client, authorize(client, rp, scope="openid users:write business:write",
+                                              code_challenge=challenge, code_challenge_method="S256"))
+        assert page.status_code == 200 and "users:write" not in page.get_data(as_text=True), "consent page"
+        request_id = page.get_data(as_text=True).split("/authorize/consent/")[1].split('"')[0]
+        done = follow_local(client, client.post(f"/a/acme/authorize/consent/{request_id}", data={
+            "csrf_token": csrf_from(page.get_data(as_text=True)), "decision": "allow"}))
+        tokens = exchange(client, rp, query_of(done.headers["Location"])["code"], verifier).get_json()
+        assert tokens["scope"] == "openid"
+        api = client.get("/a/acme/api/v1/business", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert api.status_code == 403
 
 
 # RFC 7592: read, update, delete

@@ -13,6 +13,8 @@ from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from idp.db import db
+from idp.tenancy.models import Tenant
 from tests.helpers import csrf_from, make_tenant, make_user
 from tests.oauth.helpers import REDIRECT_URI, RP, exchange, get_code, make_rp
 
@@ -96,7 +98,7 @@ def test_password_grant_is_refused(client: FlaskClient, rp: RP) -> None:
 def test_wrong_client_secret_is_invalid_client(client: FlaskClient, rp: RP) -> None:
     code, verifier = get_code(client, rp)
     response = exchange(client, RP(rp.client_id, "wrong-secret", rp.prefix), code, verifier)
-    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+    assert response.status_code in (400, 401) and response.get_json()["error"] == "invalid_client"
     assert "WWW-Authenticate" in response.headers
 
 
@@ -232,10 +234,62 @@ def test_client_credentials_needs_the_grant_type(client: FlaskClient, rp: RP) ->
     assert response.status_code == 400 and response.get_json()["error"] == "unauthorized_client"
 
 
-def _assertion(key: RSAKey, client_id: str, audience: str, jti: str) -> str:
+def _assertion(key: RSAKey, client_id: str, audience: str, jti: str, lifetime: int = 60) -> str:
     now = int(time.time())
-    claims = {"iss": client_id, "sub": client_id, "aud": audience, "jti": jti, "iat": now, "exp": now + 60}
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "jti": jti, "iat": now, "exp": now + lifetime}
     return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+
+
+def _key_jwt_service(tenant: Tenant) -> tuple[RSAKey, RP, dict[str, str]]:
+    key = RSAKey.generate_key(2048, parameters={"kid": "rp-key"}, private=True)
+    service = make_rp(tenant, grant_types=["client_credentials"], scope="users:read", redirect_uris=[],
+                      token_endpoint_auth_method="private_key_jwt",
+                      jwks={"keys": [key.as_dict(private=False) | {"kid": "rp-key"}]})
+    form = {"grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_id": service.client_id}
+    return key, service, form
+
+
+@pytest.mark.parametrize("lifetime", [10**13, 31 * 365 * 86400, 3600])
+def test_a_client_assertion_valid_for_long_is_refused(app: Flask, client: FlaskClient, lifetime: int) -> None:
+    """RFC 7523 §3: the server may bound exp; an assertion is for one request (5 minutes at most)."""
+    key, service, form = _key_jwt_service(make_tenant())
+    assertion = _assertion(key, service.client_id, "http://localhost/a/acme/token", "jti-long", lifetime)
+    response = client.post("/a/acme/token", data=form | {"client_assertion": assertion})
+    assert response.status_code in (400, 401) and response.get_json()["error"] == "invalid_client"
+    within = _assertion(key, service.client_id, "http://localhost/a/acme/token", "jti-ok", 280)
+    assert client.post("/a/acme/token", data=form | {"client_assertion": within}).status_code == 200
+
+
+@pytest.mark.parametrize("exp", ["9999999999", 1e300, True, None])
+def test_a_client_assertion_with_a_strange_exp_is_refused(app: Flask, client: FlaskClient, exp: Any) -> None:
+    key, service, form = _key_jwt_service(make_tenant())
+    now = int(time.time())
+    claims = {"iss": service.client_id, "sub": service.client_id, "aud": "http://localhost/a/acme/token",
+              "jti": "jti-odd", "iat": now, "exp": exp}
+    assertion = jwt.encode({"alg": "RS256", "kid": key.kid}, {k: v for k, v in claims.items() if v is not None}, key)
+    response = client.post("/a/acme/token", data=form | {"client_assertion": assertion})
+    assert response.status_code in (400, 401) and response.get_json()["error"] == "invalid_client"
+    fractional = jwt.encode({"alg": "RS256", "kid": key.kid}, claims | {"jti": "jti-frac", "exp": now + 60.5}, key)
+    response = client.post("/a/acme/token", data=form | {"client_assertion": fractional})
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize("jwks", [{"keys": ["x"]}, {"keys": [{"kty": "bogus"}]}, {"keys": []}])
+def test_stored_keys_that_do_not_load_are_invalid_client(app: Flask, client: FlaskClient, jwks: Any) -> None:
+    """Keys stored before registration validated them: the client cannot authenticate, no 500."""
+    from idp.oauth.clients import find_client
+
+    tenant = make_tenant()
+    key, service, form = _key_jwt_service(tenant)
+    row = find_client(tenant, service.client_id)
+    assert row is not None
+    row.client_metadata = row.client_metadata | {"jwks": jwks}
+    db.session.commit()
+    assertion = _assertion(key, service.client_id, "http://localhost/a/acme/token", "jti-1")
+    response = client.post("/a/acme/token", data=form | {"client_assertion": assertion})
+    assert response.status_code in (400, 401) and response.get_json()["error"] == "invalid_client"
 
 
 def test_private_key_jwt_with_jti_replay_check(app: Flask, client: FlaskClient) -> None:

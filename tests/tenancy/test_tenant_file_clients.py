@@ -60,3 +60,32 @@ def test_the_demo_tenant_file_applies(app: Flask) -> None:
     client = find_client(tenant, "demo-portal")
     assert client is not None and check_client_secret(client, "demo-portal-secret-not-for-production")
     assert result.demo_credentials
+
+
+SERVICE = """
+account = "toml-swim"
+name = "TOML Swim"
+[[clients]]
+client_id = "office-backend"
+client_name = "Office back end"
+grant_types = ["client_credentials"]
+scope = "users:write business:read"
+{extra}
+"""
+
+
+def test_operator_clients_keep_admin_scopes_and_client_credentials(app: Flask, tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(SERVICE.format(extra=""))
+    apply_tenant_file(path)
+    client = find_client(get_tenant("toml-swim"), "office-backend")
+    assert client is not None
+    assert client.scope == "users:write business:read" and client.grant_types == ["client_credentials"]
+
+
+def test_a_client_whose_jwks_does_not_load_is_named(app: Flask, tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(SERVICE.format(extra='token_endpoint_auth_method = "private_key_jwt"\n'
+                                         'jwks = { keys = [{ kty = "bogus" }] }'))
+    with pytest.raises(TenantFileError, match="client office-backend: jwks"):
+        apply_tenant_file(path)

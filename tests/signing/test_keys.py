@@ -1,0 +1,78 @@
+"""Private signing keys are sealed at rest (DESIGN.md §Storage): the database alone reveals nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from typing import Any
+
+import pytest
+from flask import Flask
+from joserfc.jwk import ECKey, RSAKey
+from sqlalchemy import text
+
+from idp.crypto import Keyring, SealedSecretError
+from idp.db import db
+from idp.signing.service import rotate_keys
+from tests.helpers import make_tenant
+
+PRIVATE_MEMBERS = {"RS256": ("d", "p", "q", "dp", "dq", "qi"), "ES256": ("d",)}
+
+
+def _stored_rows() -> list[Any]:
+    """The signing_keys rows as the database holds them (no model, no decryption)."""
+    with db.engine.connect() as connection:
+        return list(connection.execute(text("SELECT id, alg, public_jwk, private_sealed FROM signing_keys")))
+
+
+def _private_key(master_key: bytes, row: Any) -> RSAKey | ECKey:
+    pem = Keyring(master_key).unseal(row.private_sealed, f"signing-key:{row.id}")
+    return RSAKey.import_key(pem) if row.alg == "RS256" else ECKey.import_key(pem)
+
+
+def _number_bytes(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+@pytest.fixture
+def rows(app: Flask) -> list[Any]:
+    tenant = make_tenant()
+    rotate_keys(tenant)
+    db.session.commit()
+    found = _stored_rows()
+    assert {row.alg for row in found} == {"RS256", "ES256"} and len(found) == 4
+    return found
+
+
+def test_the_stored_column_holds_no_pem_and_no_private_numbers(rows: list[Any], master_key: bytes) -> None:
+    for row in rows:
+        sealed = row.private_sealed
+        raw = base64.urlsafe_b64decode(sealed)
+        for marker in ("BEGIN", "PRIVATE KEY", "-----"):
+            assert marker not in sealed and marker.encode() not in raw
+        private = _private_key(master_key, row).as_dict(private=True)
+        for member in PRIVATE_MEMBERS[row.alg]:
+            value = str(private[member])
+            assert value not in sealed, f"{member} in clear"
+            assert _number_bytes(value) not in raw, f"{member} as bytes"
+        public = json.loads(row.public_jwk)
+        assert not set(PRIVATE_MEMBERS[row.alg]) & set(public), "the public JWK is public only"
+
+
+def test_the_sealed_key_opens_with_the_master_key_only(rows: list[Any], master_key: bytes) -> None:
+    for row in rows:
+        key = _private_key(master_key, row)
+        public = json.loads(row.public_jwk)
+        opened = key.as_dict(private=False)
+        assert all(opened[k] == public[k] for k in ("n", "e") if k in public)
+        assert all(opened[k] == public[k] for k in ("x", "y") if k in public)
+        with pytest.raises(SealedSecretError):
+            Keyring(secrets.token_bytes(32)).unseal(row.private_sealed, f"signing-key:{row.id}")
+
+
+def test_a_sealed_key_is_bound_to_its_row(rows: list[Any], master_key: bytes) -> None:
+    """Copying one row's sealed key into another row does not make it open there."""
+    first, second = rows[0], rows[1]
+    with pytest.raises(SealedSecretError):
+        Keyring(master_key).unseal(first.private_sealed, f"signing-key:{second.id}")
