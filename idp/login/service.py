@@ -7,7 +7,7 @@ from idp.db import db
 from idp.login import throttle
 from idp.oauth.logout import sign_out
 from idp.sessions.models import BrowserSession
-from idp.sessions.service import StartedSession, start_session
+from idp.sessions.service import StartedSession, renew_proof, start_session
 from idp.tenancy.models import Tenant
 
 
@@ -33,16 +33,19 @@ def sign_in_with_password(
         db.session.commit()
         raise InvalidCredentials()
     throttle.record_success(tenant, identifier)
-    if previous is not None:
-        replace_session(tenant, previous)
-    started = start_session(tenant, user, persistent=persistent)
+    if previous is not None and previous.user_id == user.id:
+        started = renew_proof(tenant, previous, persistent=persistent)  # re-authentication (prompt=login, max_age)
+    else:
+        if previous is not None:
+            replace_session(tenant, previous)
+        started = start_session(tenant, user, persistent=persistent)
     db.session.commit()
     return started
 
 
 def replace_session(tenant: Tenant, previous: BrowserSession) -> None:
-    """A new sign-in in this browser logs the old session out, exactly as "Log out" would: its
-    grants are revoked and relying parties told (a shared front-desk PC must not leave the
-    previous person signed in at the portals). See docs/decisions/new-sign-in-logs-out.md."""
+    """Another person signing in in this browser logs the old session out, exactly as "Log out"
+    would: its grants are revoked and relying parties told (a shared front-desk PC must not leave
+    the previous person signed in at the portals). See docs/decisions/new-sign-in-logs-out.md."""
     previous_user = get_user(tenant, previous.user_id) if previous.user_id else None
     sign_out(tenant, previous, previous_user)

@@ -27,19 +27,26 @@ class StartedSession:
 
 def start_session(tenant: Tenant, user: User, *, persistent: bool) -> StartedSession:
     now = clock.now()
+    session = BrowserSession(tenant_id=tenant.id, user_id=user.id, created_at=now, token_hash="", auth_time=now,
+                             last_seen_at=now)
+    db.session.add(session)
+    return renew_proof(tenant, session, persistent=persistent)
+
+
+def renew_proof(tenant: Tenant, session: BrowserSession, *, persistent: bool) -> StartedSession:
+    """The person has just proved who they are (again) in this session: a new cookie (the old one
+    stops working), a new auth_time, the second factor and the notices still to come. The
+    session's id, and so the `sid` relying parties know, stays."""
+    now = clock.now()
     cookie_value = random_token(32)
     max_age = tenant.persistent_session_days * 86400 if persistent else None
-    session = BrowserSession(
-        tenant_id=tenant.id,
-        token_hash=keyring().hash_token(cookie_value),
-        user_id=user.id,
-        persistent=persistent,
-        auth_time=now,
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + timedelta(seconds=max_age) if max_age else None,
-    )
-    db.session.add(session)
+    session.token_hash = keyring().hash_token(cookie_value)
+    session.persistent = persistent
+    session.auth_time = now
+    session.last_seen_at = now
+    session.expires_at = now + timedelta(seconds=max_age) if max_age else None
+    session.amr = "pwd"
+    session.notices_seen_at = None
     db.session.flush()
     return StartedSession(session, cookie_value, max_age)
 

@@ -503,3 +503,30 @@ def test_a_new_sign_in_in_the_same_browser_logs_the_previous_session_out(
     assert deliver_due() == 1
     [post] = rp_server.received
     _check_logout_token(client, post["form"]["logout_token"][0], previous)
+
+
+def test_the_same_person_signing_in_again_keeps_the_session_and_its_grants(
+    app: Flask, client: FlaskClient, tenant: Tenant, rp_server: RelyingPartyServer
+) -> None:
+    """prompt=login or max_age at one portal re-authenticates the person; their other portals
+    keep working, and nothing is logged out."""
+    from datetime import timedelta
+
+    from tests.helpers import sign_in
+    from tests.oauth.helpers import authorize, pkce, query_of
+
+    rp_server.start()
+    office = _sign_in_rp(client, make_rp(tenant, backchannel_logout_uri=rp_server.uri))
+    first = _claims(client, office.id_token)
+    app.extensions["idp.clock"].advance(timedelta(minutes=5))
+    staff = make_rp(tenant, backchannel_logout_uri=rp_server.uri)
+    asked = authorize(client, staff, prompt="login", code_challenge=pkce()[1], code_challenge_method="S256")
+    request_id = query_of(asked.headers["Location"])["request"]
+    again = sign_in(client, query_string={"request": request_id}, extra_form={"request": request_id})
+    assert again.status_code == 303
+    renewed = _refresh(client, office.rp, office.tokens["refresh_token"])
+    assert renewed.status_code == 200, renewed.get_json()
+    second = _claims(client, renewed.get_json()["id_token"])
+    assert second["sid"] == first["sid"], "the same session"
+    assert db.session.execute(select(LogoutDelivery)).first() is None, "no relying party was told to log out"
+    assert _is_signed_in(client)
