@@ -63,6 +63,7 @@ def guarded(func: Callable[..., None]) -> Callable[..., None]:
     """Turn a domain error into one 'error:' line and exit status 1."""
 
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        refuse_unreadable_arguments(kwargs)
         try:
             func(*args, **kwargs)
         except domain_errors() as exc:
@@ -71,6 +72,20 @@ def guarded(func: Callable[..., None]) -> Callable[..., None]:
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper
+
+
+def refuse_unreadable_arguments(arguments: dict[str, Any]) -> None:
+    """An argument that is not UTF-8 reaches us with lone surrogates (click decodes with
+    surrogateescape); nothing can store or print it, so say which option it was and stop."""
+    from idp.text import has_unreadable_characters
+
+    params = {param.name: param for param in click.get_current_context().command.params}
+    for name, value in arguments.items():
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, str) and has_unreadable_characters(v) for v in values):
+            param = params.get(name)
+            label = param.opts[0] if isinstance(param, click.Option) else name.upper()
+            fail(f"{label} contains characters that could not be read (is it UTF-8?)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -74,6 +74,33 @@ def test_errors_are_one_line_and_non_zero(idp, args, message) -> None:  # type: 
     assert "Traceback" not in result.output
 
 
+# Bytes that are not UTF-8 reach click's arguments as lone surrogates (surrogateescape).
+NOT_UTF8 = b"\xff\xfe".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("tenant", "create", "xyz", "--name", NOT_UTF8), "--name"),
+        (("tenant", "create", f"ab{NOT_UTF8}", "--name", "X"), "ACCOUNT"),
+        (("user", "create", "--tenant", "acme", "--email", f"a{NOT_UTF8}@b.co", "--password", "x" * 12), "--email"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--password", f"long password{NOT_UTF8}"),
+         "--password"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--name", f"N{NOT_UTF8}"), "--name"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--username", f"u{NOT_UTF8}"), "--username"),
+        (("user", "create", "--tenant", f"acme{NOT_UTF8}", "--email", "a@b.co"), "--tenant"),
+        (("user", "invite", "--tenant", "acme", "--email", f"a{NOT_UTF8}@b.co"), "--email"),
+    ],
+)
+def test_arguments_that_are_not_utf8_are_one_error_line(idp, args, option) -> None:  # type: ignore[no-untyped-def]
+    assert idp("tenant", "create", "acme", "--name", "Acme").exit_code == 0
+    result = idp(*args)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines == [f"error: {option} contains characters that could not be read (is it UTF-8?)"], result.output
+    assert db.session.execute(select(User)).first() is None
+
+
 def test_user_create_duplicate_email_names_the_account(idp) -> None:  # type: ignore[no-untyped-def]
     idp("tenant", "create", "acme", "--name", "Acme")
     first = idp("user", "create", "--tenant", "acme", "--email", "Coach@Example.com",

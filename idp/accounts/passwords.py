@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from passlib.context import CryptContext
 
 from idp.accounts.common_passwords import is_common_password
+from idp.text import has_unreadable_characters
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -76,7 +77,7 @@ def check_password_strength(password: str, email: str | None = None) -> None:
         raise WeakPassword(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
     if email and password.strip().lower() == email.strip().lower():
         raise WeakPassword("Your password cannot be your email address.")
-    if "\ufffd" in password:
+    if has_unreadable_characters(password):
         raise WeakPassword("Your password contains characters that could not be read. Please type it again.")
     if is_common_password(password):
         raise WeakPassword("This password is one of the most common ones, so it is easy to guess. Choose another.")

@@ -18,6 +18,7 @@ from idp.accounts.passwords import (
 from idp.crypto import random_token
 from idp.db import db
 from idp.tenancy.models import Tenant
+from idp.text import has_unreadable_characters
 
 MAX_NAME_LENGTH = 200
 MAX_USERNAME_LENGTH = 150
@@ -131,6 +132,8 @@ def _validate_name(name: str | None) -> str | None:
     name = " ".join(name.split())
     if len(name) > MAX_NAME_LENGTH:
         raise AccountError(f"a name is at most {MAX_NAME_LENGTH} characters")
+    if has_unreadable_characters(name):
+        raise AccountError("the name contains characters that could not be read (is it UTF-8?)")
     return name or None
 
 
@@ -138,6 +141,8 @@ def _validate_username(username: str) -> str:
     username = username.strip()
     if not username or len(username) > MAX_USERNAME_LENGTH or any(c.isspace() for c in username):
         raise AccountError(f"a username is 1 to {MAX_USERNAME_LENGTH} characters without spaces")
+    if has_unreadable_characters(username):
+        raise AccountError("the username contains characters that could not be read (is it UTF-8?)")
     if "@" in username:
         raise AccountError("a username cannot contain '@' (that would read as an email address)")
     return username

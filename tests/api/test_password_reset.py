@@ -66,7 +66,8 @@ def test_a_revoked_token_is_refused(client: FlaskClient, portal: RP) -> None:
 
 
 @pytest.mark.parametrize("body", [None, [], {"email": 5}, {"email": ""}, {"email": "x" * 400},
-                                  {"email": "not an address"}, {"email": "coach@example.com", "pool": "admins"}])
+                                  {"email": "not an address"}, {"email": "coach@example.com", "pool": "admins"},
+                                  {"email": "\ud800@example.com"}, {"email": "coach@example.com\udcff"}])
 def test_bad_bodies_are_400(client: FlaskClient, portal: RP, body: object) -> None:
     response = _reset(client, portal.prefix, _token(client, portal, "users:write"), body)
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
