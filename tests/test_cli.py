@@ -170,6 +170,10 @@ def test_tenant_apply_is_idempotent(idp, tmp_path: Path) -> None:  # type: ignor
     assert len(db.session.execute(select(User).where(User.tenant_id == tenant.id)).all()) == 1
 
 
+USER = b'account = "swim"\nname = "S"\n[[users]]\nemail = "a@swim.example"\n'
+CLIENT = b'account = "swim"\nname = "S"\n[[clients]]\nclient_id = "rp"\nredirect_uris = ["https://rp.example/cb"]\n'
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -178,6 +182,16 @@ def test_tenant_apply_is_idempotent(idp, tmp_path: Path) -> None:  # type: ignor
         (b'account = "swim"\nname = "S"\n[settings]\nidle_timeout_seconds = "soon"', "whole number"),
         (b'account = "swim"\nname = "S"\n[settings]\nfoo = 1', "unknown tenant setting"),
         (b'account = 5\nname = "S"', "'account' must be"),
+        (USER + b"name = 7", "user a@swim.example: 'name' must be a string"),
+        (USER + b"username = 7", "user a@swim.example: 'username' must be a string"),
+        (USER + b"password = 123456789012", "user a@swim.example: 'password' must be a string"),
+        (USER + b"pool = ['staff']", "user a@swim.example: 'pool' must be a string"),
+        (USER + b'verified = "no"', "user a@swim.example: 'verified' must be true or false"),
+        (USER + b"verified = 1", "user a@swim.example: 'verified' must be true or false"),
+        (CLIENT + b'first_party = "false"', "client rp: 'first_party' must be true or false"),
+        (CLIENT + b"default = 0", "client rp: 'default' must be true or false"),
+        (CLIENT + b"client_secret = 5", "client rp: 'client_secret' must be a string"),
+        (CLIENT + b"pool = 5", "client rp: 'pool' must be a string"),
     ],
 )
 def test_tenant_apply_bad_files(idp, tmp_path: Path, content: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -186,6 +200,9 @@ def test_tenant_apply_bad_files(idp, tmp_path: Path, content: bytes, message: st
     result = idp("tenant", "apply", str(file))
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert db.session.execute(select(Tenant)).first() is None, "nothing of a bad file is applied"
 
 
 def test_demo_tenant_file_applies_and_announces(idp) -> None:  # type: ignore[no-untyped-def]
