@@ -26,7 +26,7 @@ from idp.accounts.links import (
 )
 from idp.accounts.models import User
 from idp.accounts.passwords import check_password_strength, hash_password
-from idp.accounts.service import find_user_by_email
+from idp.accounts.service import create_user, find_user_by_email
 from idp.crypto import keyring, random_token
 from idp.db import db
 from idp.mail.outbox import enqueue
@@ -88,6 +88,17 @@ def send_password_link(tenant: Tenant, user: User) -> None:
     """Queue a reset link, or a set-password link for someone who has no password yet."""
     purpose = RESET_PASSWORD if user.password_hash else INVITATION
     _send_link(tenant, user, purpose)
+
+
+def invite_user(tenant: Tenant, *, email: str, name: str | None, pool: str, send_invitation: bool) -> User:
+    """Create an account without a password (admin API) and, if asked, mail its "set your
+    password" link, which also verifies the address. Raises AccountError (EmailInUse when the
+    address is taken in the pool); commits."""
+    user = create_user(tenant, email=email, name=name, pool=pool)
+    if send_invitation:
+        _send_link(tenant, user, INVITATION)
+    db.session.commit()
+    return user
 
 
 def send_verification(tenant: Tenant, user: User, ip: str) -> bool:

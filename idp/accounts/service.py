@@ -28,6 +28,14 @@ class AccountError(ValueError):
     """A user cannot be created or changed as asked; the message says why."""
 
 
+class EmailInUse(AccountError):
+    """Another account of the pool holds the address; `existing` is that account."""
+
+    def __init__(self, message: str, existing: User) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
 def create_user(
     tenant: Tenant,
     *,
@@ -49,8 +57,8 @@ def create_user(
         raise AccountError(str(exc)) from exc
     existing = find_user_by_email(tenant, pool, email)
     if existing is not None:
-        raise AccountError(
-            f"the email {email} already belongs to {describe_account(existing)} in '{tenant.account}'"
+        raise EmailInUse(
+            f"the email {email} already belongs to {describe_account(existing)} in '{tenant.account}'", existing
         )
     if username is not None:
         username = _validate_username(username)
