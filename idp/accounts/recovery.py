@@ -29,6 +29,7 @@ from idp.accounts.passwords import check_password_strength, hash_password
 from idp.accounts.service import create_user, find_user_by_email
 from idp.crypto import keyring, random_token
 from idp.db import db
+from idp.login.throttle_rules import ip_key
 from idp.mail.outbox import enqueue
 from idp.mail.render import render_mail
 from idp.tenancy.models import Tenant
@@ -62,7 +63,7 @@ def request_password_link(tenant: Tenant, email: str, ip: str, pool: str = "staf
     """
     email = validate_email(email)
     ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, normalize_email(email)),
-                           (ratelimit.MAIL_PER_IP, ratelimit.ip_key(ip))])
+                           (ratelimit.MAIL_PER_IP, ip_key(ip))])
     user = find_user_by_email(tenant, pool, email)
     if user is not None:
         send_password_link(tenant, user)
@@ -106,7 +107,7 @@ def send_verification(tenant: Tenant, user: User, ip: str) -> bool:
     if user.email_verified or user.email_normalized is None:
         return False
     ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, user.email_normalized),
-                           (ratelimit.MAIL_PER_IP, ratelimit.ip_key(ip))])
+                           (ratelimit.MAIL_PER_IP, ip_key(ip))])
     _send_link(tenant, user, VERIFY_EMAIL)
     db.session.commit()
     return True
@@ -167,7 +168,7 @@ def send_new_link(tenant: Tenant, purpose: str, token: str, ip: str) -> str:
     user = check.user
     assert user.email_normalized is not None
     ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, user.email_normalized),
-                           (ratelimit.MAIL_PER_IP, ratelimit.ip_key(ip))])
+                           (ratelimit.MAIL_PER_IP, ip_key(ip))])
     if purpose == VERIFY_EMAIL:
         _send_link(tenant, user, VERIFY_EMAIL)
     else:

@@ -111,21 +111,32 @@ def get_user(tenant: Tenant, user_id: str) -> User | None:
 
 
 def authenticate(tenant: Tenant, pool: str, identifier: str, password: str) -> User | None:
-    """The user whose email (or legacy username) and password match, else None.
+    """The user whose email (or legacy username) and password match, else None."""
+    return check_password(find_user_by_identifier(tenant, pool, identifier), password)
 
-    Unknown identifiers cost one password verification too, so timing does not tell whether an
-    account exists. A correct password under an outdated hash is re-hashed (the caller commits).
-    """
+
+def find_user_by_identifier(tenant: Tenant, pool: str, identifier: str) -> User | None:
+    """The user an email or legacy username typed at sign-in names, if any."""
     key = identifier.strip().lower()
-    user = None
     # No identifier holds a NUL, and PostgreSQL refuses one in a query: there is nobody to look up.
-    if key and "\x00" not in key and len(password) <= MAX_PASSWORD_LENGTH:
-        user = db.session.execute(
-            select(User)
-            .where(User.tenant_id == tenant.id, User.pool == pool)
-            .where(or_(User.email_normalized == key, User.username_normalized == key))
-            # Usernames cannot contain '@' and emails must: at most one row matches.
-        ).scalar_one_or_none()
+    if not key or "\x00" in key:
+        return None
+    return db.session.execute(
+        select(User)
+        .where(User.tenant_id == tenant.id, User.pool == pool)
+        .where(or_(User.email_normalized == key, User.username_normalized == key))
+        # Usernames cannot contain '@' and emails must: at most one row matches.
+    ).scalar_one_or_none()
+
+
+def check_password(user: User | None, password: str) -> User | None:
+    """`user` if `password` is theirs, else None.
+
+    No user costs one password verification too, so timing does not tell whether an account
+    exists. A correct password under an outdated hash is re-hashed (the caller commits).
+    """
+    if len(password) > MAX_PASSWORD_LENGTH:
+        user = None
     result = verify_password(user.password_hash if user else None, password[:MAX_PASSWORD_LENGTH])
     if user is None or not result.ok:
         return None
