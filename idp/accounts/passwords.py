@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import suppress
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from passlib.context import CryptContext
 
@@ -62,6 +62,25 @@ def verify_password(stored_hash: str | None, password: str) -> Verification:
     except (ValueError, TypeError):
         ok = False
     return Verification(ok, needs_upgrade=ok)
+
+
+def is_readable_hash(stored_hash: str) -> bool:
+    """True if `verify_password` can check a password against this hash: argon2, or a bcrypt or
+    PBKDF2 hash in a format LEGACY reads. Parsed, not verified, so checking an import is cheap."""
+    if stored_hash.startswith("$argon2"):
+        try:
+            extract_parameters(stored_hash)
+        except InvalidHashError:
+            return False
+        return True
+    scheme = LEGACY.identify(stored_hash, required=False)
+    if scheme is None:
+        return False
+    try:
+        LEGACY.handler(scheme).from_string(stored_hash)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def burn_time(password: str) -> None:

@@ -24,6 +24,8 @@
     email = "coach@demo.example"
     name = "Casey Coach"
     password = "…"             # optional; for demo data only
+    # password_hash = "$2b$12$…"  # instead of password: a bcrypt/PBKDF2 hash from an older system,
+    #                           # verified as it is and upgraded to argon2id at the first sign-in
     verified = true
     pool = "staff"
     landing_page = "dashboard"  # optional: "welcome" or "dashboard"
@@ -39,6 +41,7 @@ from typing import Any
 
 from idp.accounts.duplicates import describe_account
 from idp.accounts.emails import normalize_email
+from idp.accounts.legacy_import import import_user
 from idp.accounts.service import AccountError, create_user, find_user_by_email
 from idp.db import db
 from idp.tenancy.service import (
@@ -195,9 +198,17 @@ def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None
     name = _optional_string(entry, "name", where)
     username = _optional_string(entry, "username", where)
     verified = _bool(entry, "verified", where)
+    password_hash = _optional_string(entry, "password_hash", where)
+    if password is not None and password_hash is not None:
+        raise TenantError(f"{where}: give 'password' or 'password_hash', not both")
     user = find_user_by_email(tenant, pool, email)
     _refuse_shared_email(user, username, email)
-    if user is None:
+    if user is None and password_hash is not None:
+        # A hash from an older system: verified as it is, upgraded to argon2id at the first sign-in.
+        user = import_user(tenant, email=email, username=username, name=name, pool=pool,
+                           password_hash=password_hash, email_verified=verified)
+        result.users_created.append(user.email)
+    elif user is None:
         user = create_user(
             tenant, email=email, password=password, name=name, pool=pool, username=username,
             email_verified=verified,
