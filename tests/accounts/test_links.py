@@ -18,6 +18,9 @@ from tests.accounts.link_flows import NEW_PASSWORD, press_button, reset_link, se
 from tests.helpers import PASSWORD, csrf_from, make_tenant, make_user, sign_in
 from tests.mail.support import deliver, last_link, text_of
 
+# Every flow here mails through a real SMTP server on 127.0.0.1 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("smtp_mailbox")
+
 
 def fresh(app: Flask) -> FlaskClient:
     """A browser that has never seen this site: another device, no cookies (the iPad case)."""

@@ -16,6 +16,9 @@ from tests.helpers import make_tenant, make_user
 from tests.mail.support import deliver, link_in
 from tests.oauth.helpers import RP, make_rp
 
+# Every flow here mails through a real SMTP server on 127.0.0.1 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("smtp_mailbox")
+
 URL = "/a/acme/api/v1/users"
 
 
