@@ -49,6 +49,10 @@ class PasswordsDiffer(ValueError):
     """The two new-password fields do not match."""
 
 
+class AlreadyVerified(Exception):
+    """A new verification link was asked for an address that is verified already."""
+
+
 @dataclass(frozen=True)
 class VerifyOutcome:
     already_verified: bool
@@ -161,8 +165,11 @@ def already_verified(check: LinkCheck) -> bool:
 
 def send_new_link(tenant: Tenant, purpose: str, token: str, ip: str) -> str:
     """From an expired link's page: mail a fresh one to the same account. Returns the masked
-    address. Only an expired link can ask; it proves its holder once read that mailbox."""
+    address. Only an expired link can ask; it proves its holder once read that mailbox. Raises
+    AlreadyVerified for a verification link whose address needs none, LinkUnusable, Throttled."""
     check = check_link(tenant, purpose, token)
+    if purpose == VERIFY_EMAIL and already_verified(check):
+        raise AlreadyVerified()  # verified since (another link, a reset): nothing left to send
     if check.status is not LinkStatus.EXPIRED or check.user is None:
         raise LinkUnusable(check)
     user = check.user
