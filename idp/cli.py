@@ -167,11 +167,12 @@ def user_group() -> None:
 @click.option("--username", default=None, help="Legacy staff username (optional).")
 @click.option("--pool", type=click.Choice(["staff", "customer"]), default="staff", show_default=True)
 @click.option("--verified", is_flag=True, help="Mark the email address as verified.")
+@click.option("--locale", default=None, help="Language of their mail, a BCP 47 tag such as fr or pt-BR.")
 @click.option("--json", "as_json", is_flag=True)
 @guarded
 def user_create(
     account: str, email: str, password: str | None, name: str | None, username: str | None,
-    pool: str, verified: bool, as_json: bool,
+    pool: str, verified: bool, locale: str | None, as_json: bool,
 ) -> None:
     """Create a user in a tenant's pool."""
     from idp.accounts.service import create_user
@@ -181,7 +182,7 @@ def user_create(
     with app_context():
         user = create_user(
             get_tenant(account), email=email, password=password, name=name, pool=pool,
-            username=username, email_verified=verified,
+            username=username, email_verified=verified, locale=locale,
         )
         db.session.commit()
         emit(as_json, {"id": user.id, "sub": user.sub, "email": user.email, "pool": user.pool},

@@ -62,6 +62,8 @@ def test_tenant_create_json(idp) -> None:  # type: ignore[no-untyped-def]
         (("client", "create", "--tenant", "acme", "--name", "RP", "--redirect-uri", "https://rp.example/cb#x",
           "--json"), "fragment"),
         (("keys", "rotate", "--tenant", "nope"), "no tenant"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--locale", "French"), "BCP 47"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--locale", "fr-" + "x" * 40), "BCP 47"),
     ],
 )
 def test_errors_are_one_line_and_non_zero(idp, args, message) -> None:  # type: ignore[no-untyped-def]
@@ -115,6 +117,14 @@ def test_user_create_duplicate_email_names_the_account(idp) -> None:  # type: ig
     customer = idp("user", "create", "--tenant", "acme", "--email", "coach@example.com",
                    "--password", "a long password", "--pool", "customer")
     assert customer.exit_code == 0, "the same email may exist once in each pool"
+
+
+def test_user_create_sets_the_language_of_their_mail(idp) -> None:  # type: ignore[no-untyped-def]
+    idp("tenant", "create", "acme", "--name", "Acme")
+    result = idp("user", "create", "--tenant", "acme", "--email", "ana@example.com", "--locale", " pt-BR ", "--json")
+    assert result.exit_code == 0, result.output
+    user = db.session.execute(select(User).where(User.sub == json.loads(result.output)["sub"])).scalar_one()
+    assert user.locale == "pt-BR"
 
 
 def test_client_create_prints_secret_once_and_stores_hash(idp) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import or_, select
 
 from idp import clock
@@ -22,6 +24,10 @@ from idp.text import has_unreadable_characters
 
 MAX_NAME_LENGTH = 200
 MAX_USERNAME_LENGTH = 150
+MAX_LOCALE_LENGTH = 35  # users.locale; RFC 5646 §4.4.1 asks implementations to keep at least 35
+# RFC 5646 in outline: a 2–3 letter language, then subtags of 1–8 letters or digits ("pt-BR",
+# "zh-Hant-TW", "sr-Latn"). Mail picks the language (idp.mail.render.language_of); the rest is kept.
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*\Z")
 
 
 class AccountError(ValueError):
@@ -45,6 +51,7 @@ def create_user(
     pool: str = "staff",
     username: str | None = None,
     email_verified: bool = False,
+    locale: str | None = None,
 ) -> User:
     """Create a user (the caller commits). Raises AccountError naming the conflict."""
     if pool not in POOLS:
@@ -75,6 +82,7 @@ def create_user(
         username=username,
         username_normalized=username.lower() if username else None,
         name=_validate_name(name),
+        locale=validate_locale(locale) if locale is not None else None,
         password_hash=hash_password(password) if password is not None else None,
         password_changed_at=now if password is not None else None,
         created_at=now,
@@ -143,6 +151,19 @@ def check_password(user: User | None, password: str) -> User | None:
     if result.needs_upgrade:
         user.password_hash = hash_password(password)
     return user
+
+
+def set_locale(user: User, locale: str) -> None:
+    """The language the person's mail and pages are in (the caller commits)."""
+    user.locale = validate_locale(locale)
+
+
+def validate_locale(locale: str) -> str:
+    """A BCP 47 language tag such as "fr" or "pt-BR", trimmed, else AccountError."""
+    locale = locale.strip()
+    if len(locale) > MAX_LOCALE_LENGTH or not _LOCALE.match(locale):
+        raise AccountError("a locale is a BCP 47 language tag such as en, fr-CA or pt-BR")
+    return locale
 
 
 def _validate_name(name: str | None) -> str | None:

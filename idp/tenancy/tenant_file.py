@@ -28,6 +28,7 @@
     #                           # verified as it is and upgraded to argon2id at the first sign-in
     verified = true
     pool = "staff"
+    locale = "fr-CA"           # optional: the language of their mail (BCP 47; English when we have none)
     landing_page = "dashboard"  # optional: "welcome" or "dashboard"
     permissions = ["dashboard", "classes", "settings"]  # optional: pages they may see (default all)
 """
@@ -42,7 +43,7 @@ from typing import Any
 from idp.accounts.duplicates import describe_account
 from idp.accounts.emails import normalize_email
 from idp.accounts.legacy_import import import_user
-from idp.accounts.service import AccountError, create_user, find_user_by_email
+from idp.accounts.service import AccountError, create_user, find_user_by_email, set_locale
 from idp.db import db
 from idp.tenancy.service import (
     TenantError,
@@ -198,6 +199,7 @@ def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None
     name = _optional_string(entry, "name", where)
     username = _optional_string(entry, "username", where)
     verified = _bool(entry, "verified", where)
+    locale = _optional_string(entry, "locale", where)
     password_hash = _optional_string(entry, "password_hash", where)
     if password is not None and password_hash is not None:
         raise TenantError(f"{where}: give 'password' or 'password_hash', not both")
@@ -214,6 +216,8 @@ def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None
             email_verified=verified,
         )
         result.users_created.append(user.email)
+    if locale is not None:  # the file's to say, for new and existing users alike
+        set_locale(user, locale)
     if password is not None:
         result.demo_credentials.append((user.email, password))
     _apply_staff_settings(user, entry, email)
