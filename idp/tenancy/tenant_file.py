@@ -43,6 +43,7 @@ from typing import Any
 from idp.accounts.duplicates import describe_account
 from idp.accounts.emails import normalize_email
 from idp.accounts.legacy_import import import_user
+from idp.accounts.models import User
 from idp.accounts.service import AccountError, create_user, find_user_by_email, set_locale
 from idp.db import db
 from idp.tenancy.service import (
@@ -191,36 +192,56 @@ def _apply_client(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> No
         raise TenantError(f"client {client_id}: {exc.description}") from exc
 
 
-def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None:
-    email = _string(entry, "email")
-    where = f"user {email}"
-    pool = _optional_string(entry, "pool", where) or "staff"
-    password = _optional_string(entry, "password", where)
-    name = _optional_string(entry, "name", where)
-    username = _optional_string(entry, "username", where)
-    verified = _bool(entry, "verified", where)
-    locale = _optional_string(entry, "locale", where)
-    password_hash = _optional_string(entry, "password_hash", where)
-    if password is not None and password_hash is not None:
-        raise TenantError(f"{where}: give 'password' or 'password_hash', not both")
-    user = find_user_by_email(tenant, pool, email)
-    _refuse_shared_email(user, username, email)
-    if user is None and password_hash is not None:
-        # A hash from an older system: verified as it is, upgraded to argon2id at the first sign-in.
-        user = import_user(tenant, email=email, username=username, name=name, pool=pool,
-                           password_hash=password_hash, email_verified=verified)
-        result.users_created.append(user.email)
-    elif user is None:
-        user = create_user(
-            tenant, email=email, password=password, name=name, pool=pool, username=username,
-            email_verified=verified,
+@dataclass(frozen=True)
+class UserEntry:
+    """One [[users]] table, each key checked for its type."""
+
+    email: str
+    pool: str
+    password: str | None
+    password_hash: str | None
+    name: str | None
+    username: str | None
+    verified: bool
+    locale: str | None
+
+    @classmethod
+    def read(cls, entry: dict[str, Any]) -> UserEntry:
+        email = _string(entry, "email")
+        where = f"user {email}"
+        password = _optional_string(entry, "password", where)
+        password_hash = _optional_string(entry, "password_hash", where)
+        if password is not None and password_hash is not None:
+            raise TenantError(f"{where}: give 'password' or 'password_hash', not both")
+        return cls(
+            email=email, pool=_optional_string(entry, "pool", where) or "staff", password=password,
+            password_hash=password_hash, name=_optional_string(entry, "name", where),
+            username=_optional_string(entry, "username", where), verified=_bool(entry, "verified", where),
+            locale=_optional_string(entry, "locale", where),
         )
+
+
+def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None:
+    fields = UserEntry.read(entry)
+    user = find_user_by_email(tenant, fields.pool, fields.email)
+    _refuse_shared_email(user, fields.username, fields.email)
+    if user is None:
+        user = _create_user(tenant, fields)
         result.users_created.append(user.email)
-    if locale is not None:  # the file's to say, for new and existing users alike
-        set_locale(user, locale)
-    if password is not None:
-        result.demo_credentials.append((user.email, password))
-    _apply_staff_settings(user, entry, email)
+    if fields.locale is not None:  # the file's to say, for new and existing users alike
+        set_locale(user, fields.locale)
+    if fields.password is not None:
+        result.demo_credentials.append((user.email, fields.password))
+    _apply_staff_settings(user, entry, fields.email)
+
+
+def _create_user(tenant: Any, fields: UserEntry) -> User:
+    if fields.password_hash is not None:
+        # A hash from an older system: verified as it is, upgraded to argon2id at the first sign-in.
+        return import_user(tenant, email=fields.email, username=fields.username, name=fields.name,
+                           pool=fields.pool, password_hash=fields.password_hash, email_verified=fields.verified)
+    return create_user(tenant, email=fields.email, password=fields.password, name=fields.name, pool=fields.pool,
+                       username=fields.username, email_verified=fields.verified)
 
 
 def _apply_staff_settings(user: Any, entry: dict[str, Any], email: str) -> None:
