@@ -75,6 +75,7 @@ def guarded(func: Callable[..., None]) -> Callable[..., None]:
     """Turn a domain error into one 'error:' line and exit status 1."""
 
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        refuse_unreadable_arguments(kwargs)
         try:
             func(*args, **kwargs)
         except domain_errors() as exc:
@@ -83,6 +84,20 @@ def guarded(func: Callable[..., None]) -> Callable[..., None]:
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper
+
+
+def refuse_unreadable_arguments(arguments: dict[str, Any]) -> None:
+    """An argument that is not UTF-8 reaches us with lone surrogates (click decodes with
+    surrogateescape); nothing can store or print it, so say which option it was and stop."""
+    from idp.text import has_unreadable_characters
+
+    params = {param.name: param for param in click.get_current_context().command.params}
+    for name, value in arguments.items():
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, str) and has_unreadable_characters(v) for v in values):
+            param = params.get(name)
+            label = param.opts[0] if isinstance(param, click.Option) else name.upper()
+            fail(f"{label} contains characters that could not be read (is it UTF-8?)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -164,11 +179,12 @@ def user_group() -> None:
 @click.option("--username", default=None, help="Legacy staff username (optional).")
 @click.option("--pool", type=click.Choice(["staff", "customer"]), default="staff", show_default=True)
 @click.option("--verified", is_flag=True, help="Mark the email address as verified.")
+@click.option("--locale", default=None, help="Language of their mail, a BCP 47 tag such as fr or pt-BR.")
 @click.option("--json", "as_json", is_flag=True)
 @guarded
 def user_create(
     account: str, email: str, password: str | None, name: str | None, username: str | None,
-    pool: str, verified: bool, as_json: bool,
+    pool: str, verified: bool, locale: str | None, as_json: bool,
 ) -> None:
     """Create a user in a tenant's pool."""
     from idp.accounts.service import create_user
@@ -178,7 +194,7 @@ def user_create(
     with app_context():
         user = create_user(
             get_tenant(account), email=email, password=password, name=name, pool=pool,
-            username=username, email_verified=verified,
+            username=username, email_verified=verified, locale=locale,
         )
         db.session.commit()
         emit(as_json, {"id": user.id, "sub": user.sub, "email": user.email, "pool": user.pool},

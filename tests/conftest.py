@@ -11,6 +11,7 @@ import os
 import secrets
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from idp.app import create_app
 from idp.config import Config
 from idp.db import db
 from idp.schema import upgrade
+from tests.mail.smtp_server import Mailbox, SmtpServer, free_port
+from tests.mail.support import SMTP_MAILBOX
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -99,6 +102,25 @@ class IsolatedClient(FlaskClient):
     def open(self, *args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
         with self.application.app_context():
             return super().open(*args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    """One real SMTP server (aiosmtpd) on 127.0.0.1 for the whole run."""
+    server = SmtpServer(free_port(), Mailbox())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_mailbox(app: Flask, smtp_server: SmtpServer) -> Mailbox:
+    """Mail of this test goes out by SMTP to the real server; `tests.mail.support.deliver` runs
+    the sender and reads what the server received."""
+    smtp_server.mailbox.messages.clear()
+    app.config["IDP"] = replace(app.config["IDP"], smtp_url=f"smtp://127.0.0.1:{smtp_server.port}?timeout=5")
+    app.extensions[SMTP_MAILBOX] = smtp_server.mailbox
+    return smtp_server.mailbox
 
 
 @pytest.fixture

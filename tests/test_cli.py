@@ -62,6 +62,8 @@ def test_tenant_create_json(idp) -> None:  # type: ignore[no-untyped-def]
         (("client", "create", "--tenant", "acme", "--name", "RP", "--redirect-uri", "https://rp.example/cb#x",
           "--json"), "fragment"),
         (("keys", "rotate", "--tenant", "nope"), "no tenant"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--locale", "French"), "BCP 47"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--locale", "fr-" + "x" * 40), "BCP 47"),
     ],
 )
 def test_errors_are_one_line_and_non_zero(idp, args, message) -> None:  # type: ignore[no-untyped-def]
@@ -72,6 +74,33 @@ def test_errors_are_one_line_and_non_zero(idp, args, message) -> None:  # type: 
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert message in lines[0]
     assert "Traceback" not in result.output
+
+
+# Bytes that are not UTF-8 reach click's arguments as lone surrogates (surrogateescape).
+NOT_UTF8 = b"\xff\xfe".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("tenant", "create", "xyz", "--name", NOT_UTF8), "--name"),
+        (("tenant", "create", f"ab{NOT_UTF8}", "--name", "X"), "ACCOUNT"),
+        (("user", "create", "--tenant", "acme", "--email", f"a{NOT_UTF8}@b.co", "--password", "x" * 12), "--email"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--password", f"long password{NOT_UTF8}"),
+         "--password"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--name", f"N{NOT_UTF8}"), "--name"),
+        (("user", "create", "--tenant", "acme", "--email", "a@b.co", "--username", f"u{NOT_UTF8}"), "--username"),
+        (("user", "create", "--tenant", f"acme{NOT_UTF8}", "--email", "a@b.co"), "--tenant"),
+        (("user", "invite", "--tenant", "acme", "--email", f"a{NOT_UTF8}@b.co"), "--email"),
+    ],
+)
+def test_arguments_that_are_not_utf8_are_one_error_line(idp, args, option) -> None:  # type: ignore[no-untyped-def]
+    assert idp("tenant", "create", "acme", "--name", "Acme").exit_code == 0
+    result = idp(*args)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines == [f"error: {option} contains characters that could not be read (is it UTF-8?)"], result.output
+    assert db.session.execute(select(User)).first() is None
 
 
 def test_user_create_duplicate_email_names_the_account(idp) -> None:  # type: ignore[no-untyped-def]
@@ -88,6 +117,14 @@ def test_user_create_duplicate_email_names_the_account(idp) -> None:  # type: ig
     customer = idp("user", "create", "--tenant", "acme", "--email", "coach@example.com",
                    "--password", "a long password", "--pool", "customer")
     assert customer.exit_code == 0, "the same email may exist once in each pool"
+
+
+def test_user_create_sets_the_language_of_their_mail(idp) -> None:  # type: ignore[no-untyped-def]
+    idp("tenant", "create", "acme", "--name", "Acme")
+    result = idp("user", "create", "--tenant", "acme", "--email", "ana@example.com", "--locale", " pt-BR ", "--json")
+    assert result.exit_code == 0, result.output
+    user = db.session.execute(select(User).where(User.sub == json.loads(result.output)["sub"])).scalar_one()
+    assert user.locale == "pt-BR"
 
 
 def test_client_create_prints_secret_once_and_stores_hash(idp) -> None:  # type: ignore[no-untyped-def]
@@ -143,6 +180,10 @@ def test_tenant_apply_is_idempotent(idp, tmp_path: Path) -> None:  # type: ignor
     assert len(db.session.execute(select(User).where(User.tenant_id == tenant.id)).all()) == 1
 
 
+USER = b'account = "swim"\nname = "S"\n[[users]]\nemail = "a@swim.example"\n'
+CLIENT = b'account = "swim"\nname = "S"\n[[clients]]\nclient_id = "rp"\nredirect_uris = ["https://rp.example/cb"]\n'
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -151,6 +192,16 @@ def test_tenant_apply_is_idempotent(idp, tmp_path: Path) -> None:  # type: ignor
         (b'account = "swim"\nname = "S"\n[settings]\nidle_timeout_seconds = "soon"', "whole number"),
         (b'account = "swim"\nname = "S"\n[settings]\nfoo = 1', "unknown tenant setting"),
         (b'account = 5\nname = "S"', "'account' must be"),
+        (USER + b"name = 7", "user a@swim.example: 'name' must be a string"),
+        (USER + b"username = 7", "user a@swim.example: 'username' must be a string"),
+        (USER + b"password = 123456789012", "user a@swim.example: 'password' must be a string"),
+        (USER + b"pool = ['staff']", "user a@swim.example: 'pool' must be a string"),
+        (USER + b'verified = "no"', "user a@swim.example: 'verified' must be true or false"),
+        (USER + b"verified = 1", "user a@swim.example: 'verified' must be true or false"),
+        (CLIENT + b'first_party = "false"', "client rp: 'first_party' must be true or false"),
+        (CLIENT + b"default = 0", "client rp: 'default' must be true or false"),
+        (CLIENT + b"client_secret = 5", "client rp: 'client_secret' must be a string"),
+        (CLIENT + b"pool = 5", "client rp: 'pool' must be a string"),
     ],
 )
 def test_tenant_apply_bad_files(idp, tmp_path: Path, content: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -159,6 +210,9 @@ def test_tenant_apply_bad_files(idp, tmp_path: Path, content: bytes, message: st
     result = idp("tenant", "apply", str(file))
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert db.session.execute(select(Tenant)).first() is None, "nothing of a bad file is applied"
 
 
 def test_demo_tenant_file_applies_and_announces(idp) -> None:  # type: ignore[no-untyped-def]

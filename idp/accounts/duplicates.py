@@ -2,7 +2,7 @@
 
 The unique index on (tenant, pool, email_normalized) makes a shared address impossible for new
 accounts. Only imports from older systems can bring one in, and they store the extra accounts
-with `email_normalized` NULL (idp.accounts.legacy_import; docs/decisions/0001-shared-emails.md).
+with `email_normalized` NULL (idp.accounts.legacy_import; docs/decisions/shared-imported-emails.md).
 """
 
 from __future__ import annotations

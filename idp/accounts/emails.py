@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from idp.text import has_unreadable_characters
+
 MAX_EMAIL_LENGTH = 254
 # Deliberately plain: one @, a local part without spaces or controls, a dotted domain.
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+$")
@@ -23,6 +25,6 @@ def validate_email(value: str) -> str:
     value = value.strip()
     if not value or len(value) > MAX_EMAIL_LENGTH or not _EMAIL.match(value):
         raise InvalidEmail("Enter an email address such as name@example.com.")
-    if "\ufffd" in value:
+    if has_unreadable_characters(value):
         raise InvalidEmail("The email address contains characters that could not be read.")
     return value

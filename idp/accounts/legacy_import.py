@@ -3,7 +3,7 @@
 Such an account is kept, because refusing it would lock a real person out, but it does not
 hold the address: `email_normalized` stays NULL, so it signs in by username only, gets no
 verification or reset mail (the mailbox is not its own), and is told to ask for an address of
-its own (docs/decisions/0001-shared-emails.md). `idp users duplicates` lists them.
+its own (docs/decisions/shared-imported-emails.md). `idp users duplicates` lists them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from idp import clock
 from idp.accounts.duplicates import describe_account
 from idp.accounts.emails import InvalidEmail, validate_email
 from idp.accounts.models import POOLS, User
+from idp.accounts.passwords import is_readable_hash
 from idp.accounts.service import (
     AccountError,
     _validate_name,
@@ -24,6 +25,8 @@ from idp.crypto import random_token
 from idp.db import db
 from idp.tenancy.models import Tenant
 
+MAX_HASH_LENGTH = 255  # users.password_hash
+
 
 def import_user(
     tenant: Tenant, *, email: str, username: str | None = None, name: str | None = None, pool: str = "staff",
@@ -33,6 +36,13 @@ def import_user(
     the pool holds is kept without the address, and must have a username to sign in with."""
     if pool not in POOLS:
         raise AccountError(f"pool must be one of {', '.join(POOLS)}")
+    if password_hash is not None and (len(password_hash) > MAX_HASH_LENGTH or not is_readable_hash(password_hash)):
+        # Stored as given, an unreadable hash would lock its person out without a word.
+        raise AccountError("password_hash is not a bcrypt, PBKDF2 (passlib) or argon2 hash that can be verified")
+    try:
+        email = validate_email(email)
+    except InvalidEmail as exc:
+        raise AccountError(str(exc)) from exc
     holder = find_user_by_email(tenant, pool, email)
     if holder is None:
         user = create_user(tenant, email=email, name=name, pool=pool, username=username,
@@ -48,13 +58,9 @@ def _import_sharing(tenant: Tenant, holder: User, *, email: str, username: str |
                     pool: str) -> User:
     if not username:
         raise AccountError(
-            f"the email {email.strip()} already belongs to {describe_account(holder)}; an imported account "
+            f"the email {email} already belongs to {describe_account(holder)}; an imported account "
             "that shares it needs a username to sign in with"
         )
-    try:
-        email = validate_email(email)
-    except InvalidEmail as exc:
-        raise AccountError(str(exc)) from exc
     username = _validate_username(username)
     if find_user_by_username(tenant, pool, username) is not None:
         raise AccountError(f"the username {username} is already taken in '{tenant.account}'")

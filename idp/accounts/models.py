@@ -27,7 +27,7 @@ class User(TenantScoped, db.Model):  # type: ignore[name-defined]
     sub: Mapped[str] = mapped_column(String(64), nullable=False)
     email: Mapped[str] = mapped_column(String(254), nullable=False)
     # NULL only for imported accounts whose address another account of the pool already holds
-    # (docs/decisions/0001-shared-emails.md): they sign in by username until given their own.
+    # (docs/decisions/shared-imported-emails.md): they sign in by username until given their own.
     email_normalized: Mapped[str | None] = mapped_column(String(254))
     email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     username: Mapped[str | None] = mapped_column(String(150))

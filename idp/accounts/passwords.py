@@ -11,11 +11,12 @@ from __future__ import annotations
 from contextlib import suppress
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from passlib.context import CryptContext
 
 from idp.accounts.common_passwords import is_common_password
+from idp.text import has_unreadable_characters
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -63,6 +64,25 @@ def verify_password(stored_hash: str | None, password: str) -> Verification:
     return Verification(ok, needs_upgrade=ok)
 
 
+def is_readable_hash(stored_hash: str) -> bool:
+    """True if `verify_password` can check a password against this hash: argon2, or a bcrypt or
+    PBKDF2 hash in a format LEGACY reads. Parsed, not verified, so checking an import is cheap."""
+    if stored_hash.startswith("$argon2"):
+        try:
+            extract_parameters(stored_hash)
+        except InvalidHashError:
+            return False
+        return True
+    scheme = LEGACY.identify(stored_hash, required=False)
+    if scheme is None:
+        return False
+    try:
+        LEGACY.handler(scheme).from_string(stored_hash)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def burn_time(password: str) -> None:
     """Spend what a real verification costs (unknown account, account without a password)."""
     with suppress(VerificationError):
@@ -76,7 +96,7 @@ def check_password_strength(password: str, email: str | None = None) -> None:
         raise WeakPassword(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
     if email and password.strip().lower() == email.strip().lower():
         raise WeakPassword("Your password cannot be your email address.")
-    if "\ufffd" in password:
+    if has_unreadable_characters(password):
         raise WeakPassword("Your password contains characters that could not be read. Please type it again.")
     if is_common_password(password):
         raise WeakPassword("This password is one of the most common ones, so it is easy to guess. Choose another.")

@@ -7,7 +7,6 @@ who waits as asked gets through. Keys are stored only as keyed hashes.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,17 +46,6 @@ def hit(tenant: Tenant, checks: list[tuple[Limit, str]]) -> None:
         raise Throttled(wait)
     for limit, key, row in rows:
         _bump(tenant, limit, key, row, now)
-
-
-def ip_key(ip: str) -> str:
-    """IPv6 clients get a whole /64 each, so they cannot dodge the limit by changing address."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
 
 
 def _bump(tenant: Tenant, limit: Limit, key: str, row: RequestCounter | None, now: datetime) -> None:

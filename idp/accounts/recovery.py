@@ -26,9 +26,10 @@ from idp.accounts.links import (
 )
 from idp.accounts.models import User
 from idp.accounts.passwords import check_password_strength, hash_password
-from idp.accounts.service import find_user_by_email
+from idp.accounts.service import create_user, find_user_by_email
 from idp.crypto import keyring, random_token
 from idp.db import db
+from idp.login.throttle_rules import ip_key
 from idp.mail.outbox import enqueue
 from idp.mail.render import render_mail
 from idp.tenancy.models import Tenant
@@ -48,6 +49,10 @@ class PasswordsDiffer(ValueError):
     """The two new-password fields do not match."""
 
 
+class AlreadyVerified(Exception):
+    """A new verification link was asked for an address that is verified already."""
+
+
 @dataclass(frozen=True)
 class VerifyOutcome:
     already_verified: bool
@@ -62,7 +67,7 @@ def request_password_link(tenant: Tenant, email: str, ip: str, pool: str = "staf
     """
     email = validate_email(email)
     ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, normalize_email(email)),
-                           (ratelimit.MAIL_PER_IP, ratelimit.ip_key(ip))])
+                           (ratelimit.MAIL_PER_IP, ip_key(ip))])
     user = find_user_by_email(tenant, pool, email)
     if user is not None:
         send_password_link(tenant, user)
@@ -90,12 +95,23 @@ def send_password_link(tenant: Tenant, user: User) -> None:
     _send_link(tenant, user, purpose)
 
 
+def invite_user(tenant: Tenant, *, email: str, name: str | None, pool: str, send_invitation: bool) -> User:
+    """Create an account without a password (admin API) and, if asked, mail its "set your
+    password" link, which also verifies the address. Raises AccountError (EmailInUse when the
+    address is taken in the pool); commits."""
+    user = create_user(tenant, email=email, name=name, pool=pool)
+    if send_invitation:
+        _send_link(tenant, user, INVITATION)
+    db.session.commit()
+    return user
+
+
 def send_verification(tenant: Tenant, user: User, ip: str) -> bool:
     """Mail a verification link to a signed-in person; False if there is nothing to verify."""
     if user.email_verified or user.email_normalized is None:
         return False
     ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, user.email_normalized),
-                           (ratelimit.MAIL_PER_IP, ratelimit.ip_key(ip))])
+                           (ratelimit.MAIL_PER_IP, ip_key(ip))])
     _send_link(tenant, user, VERIFY_EMAIL)
     db.session.commit()
     return True
@@ -149,14 +165,17 @@ def already_verified(check: LinkCheck) -> bool:
 
 def send_new_link(tenant: Tenant, purpose: str, token: str, ip: str) -> str:
     """From an expired link's page: mail a fresh one to the same account. Returns the masked
-    address. Only an expired link can ask; it proves its holder once read that mailbox."""
+    address. Only an expired link can ask; it proves its holder once read that mailbox. Raises
+    AlreadyVerified for a verification link whose address needs none, LinkUnusable, Throttled."""
     check = check_link(tenant, purpose, token)
+    if purpose == VERIFY_EMAIL and already_verified(check):
+        raise AlreadyVerified()  # verified since (another link, a reset): nothing left to send
     if check.status is not LinkStatus.EXPIRED or check.user is None:
         raise LinkUnusable(check)
     user = check.user
     assert user.email_normalized is not None
     ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, user.email_normalized),
-                           (ratelimit.MAIL_PER_IP, ratelimit.ip_key(ip))])
+                           (ratelimit.MAIL_PER_IP, ip_key(ip))])
     if purpose == VERIFY_EMAIL:
         _send_link(tenant, user, VERIFY_EMAIL)
     else:

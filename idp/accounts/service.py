@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import or_, select
 
 from idp import clock
@@ -18,13 +20,26 @@ from idp.accounts.passwords import (
 from idp.crypto import random_token
 from idp.db import db
 from idp.tenancy.models import Tenant
+from idp.text import has_unreadable_characters
 
 MAX_NAME_LENGTH = 200
 MAX_USERNAME_LENGTH = 150
+MAX_LOCALE_LENGTH = 35  # users.locale; RFC 5646 §4.4.1 asks implementations to keep at least 35
+# RFC 5646 in outline: a 2–3 letter language, then subtags of 1–8 letters or digits ("pt-BR",
+# "zh-Hant-TW", "sr-Latn"). Mail picks the language (idp.mail.render.language_of); the rest is kept.
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*\Z")
 
 
 class AccountError(ValueError):
     """A user cannot be created or changed as asked; the message says why."""
+
+
+class EmailInUse(AccountError):
+    """Another account of the pool holds the address; `existing` is that account."""
+
+    def __init__(self, message: str, existing: User) -> None:
+        super().__init__(message)
+        self.existing = existing
 
 
 def create_user(
@@ -36,6 +51,7 @@ def create_user(
     pool: str = "staff",
     username: str | None = None,
     email_verified: bool = False,
+    locale: str | None = None,
 ) -> User:
     """Create a user (the caller commits). Raises AccountError naming the conflict."""
     if pool not in POOLS:
@@ -48,8 +64,8 @@ def create_user(
         raise AccountError(str(exc)) from exc
     existing = find_user_by_email(tenant, pool, email)
     if existing is not None:
-        raise AccountError(
-            f"the email {email} already belongs to {describe_account(existing)} in '{tenant.account}'"
+        raise EmailInUse(
+            f"the email {email} already belongs to {describe_account(existing)} in '{tenant.account}'", existing
         )
     if username is not None:
         username = _validate_username(username)
@@ -66,6 +82,7 @@ def create_user(
         username=username,
         username_normalized=username.lower() if username else None,
         name=_validate_name(name),
+        locale=validate_locale(locale) if locale is not None else None,
         password_hash=hash_password(password) if password is not None else None,
         password_changed_at=now if password is not None else None,
         created_at=now,
@@ -102,21 +119,32 @@ def get_user(tenant: Tenant, user_id: str) -> User | None:
 
 
 def authenticate(tenant: Tenant, pool: str, identifier: str, password: str) -> User | None:
-    """The user whose email (or legacy username) and password match, else None.
+    """The user whose email (or legacy username) and password match, else None."""
+    return check_password(find_user_by_identifier(tenant, pool, identifier), password)
 
-    Unknown identifiers cost one password verification too, so timing does not tell whether an
-    account exists. A correct password under an outdated hash is re-hashed (the caller commits).
-    """
+
+def find_user_by_identifier(tenant: Tenant, pool: str, identifier: str) -> User | None:
+    """The user an email or legacy username typed at sign-in names, if any."""
     key = identifier.strip().lower()
-    user = None
     # No identifier holds a NUL, and PostgreSQL refuses one in a query: there is nobody to look up.
-    if key and "\x00" not in key and len(password) <= MAX_PASSWORD_LENGTH:
-        user = db.session.execute(
-            select(User)
-            .where(User.tenant_id == tenant.id, User.pool == pool)
-            .where(or_(User.email_normalized == key, User.username_normalized == key))
-            # Usernames cannot contain '@' and emails must: at most one row matches.
-        ).scalar_one_or_none()
+    if not key or "\x00" in key:
+        return None
+    return db.session.execute(
+        select(User)
+        .where(User.tenant_id == tenant.id, User.pool == pool)
+        .where(or_(User.email_normalized == key, User.username_normalized == key))
+        # Usernames cannot contain '@' and emails must: at most one row matches.
+    ).scalar_one_or_none()
+
+
+def check_password(user: User | None, password: str) -> User | None:
+    """`user` if `password` is theirs, else None.
+
+    No user costs one password verification too, so timing does not tell whether an account
+    exists. A correct password under an outdated hash is re-hashed (the caller commits).
+    """
+    if len(password) > MAX_PASSWORD_LENGTH:
+        user = None
     result = verify_password(user.password_hash if user else None, password[:MAX_PASSWORD_LENGTH])
     if user is None or not result.ok:
         return None
@@ -125,12 +153,27 @@ def authenticate(tenant: Tenant, pool: str, identifier: str, password: str) -> U
     return user
 
 
+def set_locale(user: User, locale: str) -> None:
+    """The language the person's mail and pages are in (the caller commits)."""
+    user.locale = validate_locale(locale)
+
+
+def validate_locale(locale: str) -> str:
+    """A BCP 47 language tag such as "fr" or "pt-BR", trimmed, else AccountError."""
+    locale = locale.strip()
+    if len(locale) > MAX_LOCALE_LENGTH or not _LOCALE.match(locale):
+        raise AccountError("a locale is a BCP 47 language tag such as en, fr-CA or pt-BR")
+    return locale
+
+
 def _validate_name(name: str | None) -> str | None:
     if name is None:
         return None
     name = " ".join(name.split())
     if len(name) > MAX_NAME_LENGTH:
         raise AccountError(f"a name is at most {MAX_NAME_LENGTH} characters")
+    if has_unreadable_characters(name):
+        raise AccountError("the name contains characters that could not be read (is it UTF-8?)")
     return name or None
 
 
@@ -138,6 +181,8 @@ def _validate_username(username: str) -> str:
     username = username.strip()
     if not username or len(username) > MAX_USERNAME_LENGTH or any(c.isspace() for c in username):
         raise AccountError(f"a username is 1 to {MAX_USERNAME_LENGTH} characters without spaces")
+    if has_unreadable_characters(username):
+        raise AccountError("the username contains characters that could not be read (is it UTF-8?)")
     if "@" in username:
         raise AccountError("a username cannot contain '@' (that would read as an email address)")
     return username

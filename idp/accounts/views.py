@@ -16,6 +16,7 @@ from idp.accounts.link_models import INVITATION, RESET_PASSWORD, VERIFY_EMAIL
 from idp.accounts.links import LinkCheck, LinkStatus, check_link
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH, WeakPassword
 from idp.accounts.recovery import (
+    AlreadyVerified,
     LinkUnusable,
     PasswordsDiffer,
     already_verified,
@@ -116,6 +117,8 @@ def new_link(kind: str, token: str) -> ResponseReturnValue:
     tenant = current_tenant()
     try:
         masked = send_new_link(tenant, purpose, token, request.remote_addr or "")
+    except AlreadyVerified:
+        return render_page("accounts/done.html", outcome="already_verified", purpose=VERIFY_EMAIL)
     except LinkUnusable as exc:
         if exc.check.status is LinkStatus.VALID:  # nothing to renew: back to the link's own page
             return redirect(f"{request.script_root}/{kind}/{token}", code=303)

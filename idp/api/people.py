@@ -1,5 +1,6 @@
 """Admin API about people (`/api/v1/users/<sub>`) and the tenant's business details.
 
+    POST   /api/v1/users                        users:write  {"email", "name"?, "pool"?, "send_invitation"?}
     GET    /api/v1/users/<sub>                  users:read or users:write
     PATCH  /api/v1/users/<sub>                  users:write  {"landing_page": …, "permissions": […]}
     DELETE /api/v1/users/<sub>/second-factor    users:write  (lost phone: the person enrols again)
@@ -12,13 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import g, jsonify, request, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from idp.accounts.landing import InvalidPermissions, landing_page, permitted_pages, set_landing_preference
 from idp.accounts.landing import set_permissions as store_permissions
 from idp.accounts.models import User
+from idp.accounts.recovery import invite_user
+from idp.accounts.service import AccountError, EmailInUse
 from idp.api.auth import api_error, require_scope
 from idp.api.views import bp, json_body
 from idp.business import service as business
@@ -29,6 +33,38 @@ from idp.tenancy.context import current_tenant
 from idp.web.csrf import csrf_exempt
 
 MAX_SUB_LENGTH = 64
+MAX_TEXT_FIELD = 320  # longer than any email or name we accept; the service says what is wrong
+
+
+NEW_PERSON_FIELDS = {"email": str, "name": str, "pool": str, "send_invitation": bool}
+
+
+@bp.post("/users")
+@csrf_exempt  # bearer-token authenticated
+@require_scope("users:write")
+def create_person() -> Response:
+    """A person without a password; `send_invitation` mails them a "set your password" link.
+    An address already in the pool is 409, naming the account that holds it."""
+    fields = _new_person(json_body())
+    if fields is None:
+        return api_error(400, "invalid_request", "Send a JSON object with an 'email' string, and optionally "
+                         "'name' (string), 'pool' ('staff' or 'customer') and 'send_invitation' (true/false).")
+    try:
+        user = invite_user(current_tenant(), email=fields["email"], name=fields.get("name"),
+                           pool=fields.get("pool", "staff"), send_invitation=fields.get("send_invitation", False))
+    except EmailInUse as exc:
+        db.session.rollback()
+        return api_error(409, "conflict", str(exc))
+    except AccountError as exc:
+        db.session.rollback()
+        return api_error(400, "invalid_request", str(exc))
+    except IntegrityError:  # a concurrent request took the address between our check and the insert
+        db.session.rollback()
+        return api_error(409, "conflict", "An account with this email address was just created.")
+    response = jsonify({**_person(user), "invitation_sent": fields.get("send_invitation", False)})
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_person", sub=user.sub)
+    return response
 
 
 @bp.get("/users/<sub>")
@@ -131,6 +167,16 @@ def _person(user: User) -> dict[str, Any]:
         "landing_page_preference": user.landing_page,
         "permissions": list(permitted_pages(user)) if user.permissions_json is not None else None,
     }
+
+
+def _new_person(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The body's fields if each has the right type and size, else None (the service checks the rest)."""
+    if body is None or not set(body) <= set(NEW_PERSON_FIELDS) or "email" not in body:
+        return None
+    for key, value in body.items():
+        if not isinstance(value, NEW_PERSON_FIELDS[key]) or (isinstance(value, str) and len(value) > MAX_TEXT_FIELD):
+            return None
+    return body
 
 
 def _user(sub: str) -> User | None:

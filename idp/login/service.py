@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from idp.accounts.service import authenticate, get_user
+from idp.accounts.service import check_password, find_user_by_identifier, get_user
 from idp.db import db
 from idp.login import throttle
 from idp.oauth.logout import sign_out
@@ -25,14 +25,20 @@ def sign_in_with_password(
     pool: str = "staff",
     previous: BrowserSession | None = None,
 ) -> StartedSession:
-    """Start a session for the person, or raise InvalidCredentials / throttle.Throttled."""
-    throttle.check(tenant, identifier, ip)
-    user = authenticate(tenant, pool, identifier, password)
+    """Start a session for the person, or raise InvalidCredentials / throttle.Throttled.
+
+    The account is looked up before the throttle is asked, for known and unknown identifiers
+    alike (one query either way), so the count follows the account however it is named.
+    """
+    account = find_user_by_identifier(tenant, pool, identifier)
+    key = throttle.account_key(identifier, account)
+    throttle.check(tenant, key, ip)
+    user = check_password(account, password)
     if user is None:
-        throttle.record_failure(tenant, identifier, ip)
+        throttle.record_failure(tenant, key, ip)
         db.session.commit()
         raise InvalidCredentials()
-    throttle.record_success(tenant, identifier)
+    throttle.record_success(tenant, key)
     if previous is not None and previous.user_id == user.id:
         started = renew_proof(tenant, previous, persistent=persistent)  # re-authentication (prompt=login, max_age)
     else:

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from idp import clock
+from idp.accounts.models import User
 from idp.crypto import keyring
 from idp.db import db
 from idp.login.models import SignInFailures
@@ -17,6 +18,7 @@ from idp.login.throttle_rules import (
     IP_POLICY,
     Policy,
     effective_failures,
+    ip_key,
     retry_after,
 )
 from idp.tenancy.models import Tenant
@@ -30,11 +32,20 @@ class Throttled(Exception):
         self.seconds = max(1, math.ceil(wait.total_seconds()))
 
 
+def account_key(identifier: str, user: User | None) -> str:
+    """What the per-account counter counts. An identifier that names an account counts against
+    the account, so its email and its username share one count; one that names nobody counts
+    against the text typed, so failing against nobody is throttled, and looks, the same."""
+    if user is not None:
+        return f"user|{user.id}"
+    return f"typed|{identifier.strip().lower()}"
+
+
 def check(tenant: Tenant, identifier: str, ip: str) -> None:
-    """Raise Throttled if either the identifier or the IP must wait."""
+    """Raise Throttled if either the account key or the IP must wait."""
     now = clock.now()
     wait = timedelta(0)
-    for kind, key in (("account", identifier), ("ip", ip)):
+    for kind, key in (("account", identifier), ("ip", ip_key(ip))):
         row = _row(tenant, kind, key)
         if row is not None:
             wait = max(wait, retry_after(POLICIES[kind], row.failures, row.last_failure_at, now))
@@ -44,7 +55,7 @@ def check(tenant: Tenant, identifier: str, ip: str) -> None:
 
 def record_failure(tenant: Tenant, identifier: str, ip: str) -> None:
     now = clock.now()
-    for kind, key in (("account", identifier), ("ip", ip)):
+    for kind, key in (("account", identifier), ("ip", ip_key(ip))):
         _bump(tenant, kind, key, POLICIES[kind], now)
 
 

@@ -8,6 +8,7 @@ machine from sweeping many accounts.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,3 +42,15 @@ def retry_after(policy: Policy, failures: int, last_failure_at: datetime, now: d
     failures = effective_failures(policy, failures, last_failure_at, now)
     wait = last_failure_at + delay_after(policy, failures) - now
     return max(wait, timedelta(0))
+
+
+def ip_key(ip: str) -> str:
+    """The client an address stands for. IPv6 clients get a whole /64 each (RFC 6177), so they
+    cannot dodge a limit by changing address within it."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

@@ -12,6 +12,7 @@ from idp.db import db
 from idp.signing.service import create_signing_keys
 from idp.tenancy.models import Tenant
 from idp.tenancy.names import validate_account_name
+from idp.text import has_unreadable_characters
 
 MAX_NAME_LENGTH = 200
 SETTINGS_LIMITS = {
@@ -85,4 +86,6 @@ def _display_name(name: str) -> str:
     name = " ".join(name.split())
     if not name or len(name) > MAX_NAME_LENGTH:
         raise TenantError(f"a tenant name is 1 to {MAX_NAME_LENGTH} characters")
+    if has_unreadable_characters(name):
+        raise TenantError("the tenant name contains characters that could not be read (is it UTF-8?)")
     return name

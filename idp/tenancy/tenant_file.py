@@ -24,8 +24,11 @@
     email = "coach@demo.example"
     name = "Casey Coach"
     password = "…"             # optional; for demo data only
+    # password_hash = "$2b$12$…"  # instead of password: a bcrypt/PBKDF2 hash from an older system,
+    #                           # verified as it is and upgraded to argon2id at the first sign-in
     verified = true
     pool = "staff"
+    locale = "fr-CA"           # optional: the language of their mail (BCP 47; English when we have none)
     landing_page = "dashboard"  # optional: "welcome" or "dashboard"
     permissions = ["dashboard", "classes", "settings"]  # optional: pages they may see (default all)
 """
@@ -39,7 +42,9 @@ from typing import Any
 
 from idp.accounts.duplicates import describe_account
 from idp.accounts.emails import normalize_email
-from idp.accounts.service import AccountError, create_user, find_user_by_email
+from idp.accounts.legacy_import import import_user
+from idp.accounts.models import User
+from idp.accounts.service import AccountError, create_user, find_user_by_email, set_locale
 from idp.db import db
 from idp.tenancy.service import (
     TenantError,
@@ -163,44 +168,80 @@ def _apply_client(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> No
     client_id = _string(entry, "client_id")
     options = {"client_id", "client_secret", "first_party", "default", "pool"}
     metadata = {k: v for k, v in entry.items() if k not in options}
+    where = f"client {client_id}"
+    first_party = _bool(entry, "first_party", where)
+    is_default = _bool(entry, "default", where)
+    secret = _optional_string(entry, "client_secret", where)
+    pool = _optional_string(entry, "pool", where) or "staff"
     try:
         existing = find_client(tenant, client_id)
         if existing is None:
-            secret = entry.get("client_secret")
             registered = register_client(
-                tenant, metadata, first_party=bool(entry.get("first_party", False)), client_id=client_id,
-                client_secret=secret if isinstance(secret, str) and secret else None,
-                pool=str(entry.get("pool", "staff")),
+                tenant, metadata, first_party=first_party, client_id=client_id, client_secret=secret or None,
+                pool=pool,
             )
             existing = registered.client
             result.clients_created.append(client_id)
-            if registered.client_secret and not entry.get("client_secret"):
+            if registered.client_secret and not secret:
                 result.client_secrets.append((client_id, registered.client_secret))
         else:
             existing.client_metadata = validate_metadata(metadata, allow_http_loopback_web=True, operator=True)
-            existing.first_party = bool(entry.get("first_party", False))
-        existing.is_default = bool(entry.get("default", False))
+            existing.first_party = first_party
+        existing.is_default = is_default
     except ClientMetadataError as exc:
         raise TenantError(f"client {client_id}: {exc.description}") from exc
 
 
-def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None:
-    email = _string(entry, "email")
-    pool = entry.get("pool", "staff")
-    password = entry.get("password")
-    if password is not None and not isinstance(password, str):
-        raise AccountError(f"user {email}: 'password' must be a string")
-    user = find_user_by_email(tenant, pool, email) if isinstance(pool, str) else None
-    _refuse_shared_email(user, entry, email)
-    if user is None:
-        user = create_user(
-            tenant, email=email, password=password, name=entry.get("name"), pool=pool,
-            username=entry.get("username"), email_verified=bool(entry.get("verified", False)),
+@dataclass(frozen=True)
+class UserEntry:
+    """One [[users]] table, each key checked for its type."""
+
+    email: str
+    pool: str
+    password: str | None
+    password_hash: str | None
+    name: str | None
+    username: str | None
+    verified: bool
+    locale: str | None
+
+    @classmethod
+    def read(cls, entry: dict[str, Any]) -> UserEntry:
+        email = _string(entry, "email")
+        where = f"user {email}"
+        password = _optional_string(entry, "password", where)
+        password_hash = _optional_string(entry, "password_hash", where)
+        if password is not None and password_hash is not None:
+            raise TenantError(f"{where}: give 'password' or 'password_hash', not both")
+        return cls(
+            email=email, pool=_optional_string(entry, "pool", where) or "staff", password=password,
+            password_hash=password_hash, name=_optional_string(entry, "name", where),
+            username=_optional_string(entry, "username", where), verified=_bool(entry, "verified", where),
+            locale=_optional_string(entry, "locale", where),
         )
+
+
+def _apply_user(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> None:
+    fields = UserEntry.read(entry)
+    user = find_user_by_email(tenant, fields.pool, fields.email)
+    _refuse_shared_email(user, fields.username, fields.email)
+    if user is None:
+        user = _create_user(tenant, fields)
         result.users_created.append(user.email)
-    if password is not None:
-        result.demo_credentials.append((user.email, password))
-    _apply_staff_settings(user, entry, email)
+    if fields.locale is not None:  # the file's to say, for new and existing users alike
+        set_locale(user, fields.locale)
+    if fields.password is not None:
+        result.demo_credentials.append((user.email, fields.password))
+    _apply_staff_settings(user, entry, fields.email)
+
+
+def _create_user(tenant: Any, fields: UserEntry) -> User:
+    if fields.password_hash is not None:
+        # A hash from an older system: verified as it is, upgraded to argon2id at the first sign-in.
+        return import_user(tenant, email=fields.email, username=fields.username, name=fields.name,
+                           pool=fields.pool, password_hash=fields.password_hash, email_verified=fields.verified)
+    return create_user(tenant, email=fields.email, password=fields.password, name=fields.name, pool=fields.pool,
+                       username=fields.username, email_verified=fields.verified)
 
 
 def _apply_staff_settings(user: Any, entry: dict[str, Any], email: str) -> None:
@@ -228,10 +269,9 @@ def _refuse_repeated_emails(users: list[dict[str, Any]]) -> None:
         seen[key] = number
 
 
-def _refuse_shared_email(user: Any, entry: dict[str, Any], email: str) -> None:
+def _refuse_shared_email(user: Any, username: str | None, email: str) -> None:
     """An entry whose address another account holds is a second person, not the same one again."""
-    username = entry.get("username")
-    if user is None or not isinstance(username, str):
+    if user is None or username is None:
         return
     if (user.username_normalized or "") != username.strip().lower():
         raise AccountError(
@@ -245,3 +285,20 @@ def _string(data: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise TenantError(f"'{key}' must be a non-empty string")
     return value.strip()
+
+
+def _optional_string(data: dict[str, Any], key: str, where: str) -> str | None:
+    """A string when the key is given, else None; any other type is an error, not a guess."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TenantError(f"{where}: '{key}' must be a string")
+    return value
+
+
+def _bool(data: dict[str, Any], key: str, where: str) -> bool:
+    """Only a TOML boolean: `bool("no")` is True, and a quoted "false" must not make a client
+    first-party (no consent page) or an address verified."""
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise TenantError(f"{where}: '{key}' must be true or false (without quotes)")
+    return value

@@ -1,4 +1,4 @@
-"""One place renders errors for people: a page with a status, never a stack trace."""
+"""One place renders errors: a page for people, JSON for programs, never a stack trace."""
 
 from __future__ import annotations
 
@@ -63,8 +63,10 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
     )
 
 
-def _unexpected(error: Exception) -> tuple[str, int]:
+def _unexpected(error: Exception) -> ResponseReturnValue:
     log.exception("unhandled error", exc_info=error)
+    if _wants_json():  # a program reads this: JSON it can parse, and still nothing of the internals
+        return jsonify({"error": "server_error"}), 500
     return render_page(
         "errors/error.html", status=500, code=500, title="Something went wrong",
         message="Something went wrong on our side. Please try again.",

@@ -63,6 +63,7 @@ def test_an_imported_account_sharing_an_address_signs_in_by_username_only(app: F
     assert "Front Desk" in other.get("/a/acme/signed-in").get_data(as_text=True), "the address names the holder"
 
 
+@pytest.mark.usefixtures("smtp_mailbox")  # mailed through a real SMTP server
 def test_forgot_password_reaches_only_the_holder(app: Flask, client: FlaskClient) -> None:
     shared_setup()
     forgot_password(client, "desk@example.com")
@@ -124,6 +125,7 @@ def test_tenant_file_refuses_a_second_person_with_the_same_address(app: Flask, i
     assert "already belongs to 'Front Desk'" in result.output
 
 
+@pytest.mark.usefixtures("smtp_mailbox")  # mailed through a real SMTP server
 def test_user_invite_queues_a_set_password_link(app: Flask, idp) -> None:  # type: ignore[no-untyped-def]
     make_user(make_tenant(), email="new@example.com", password=None)
     result = idp("user", "invite", "--tenant", "acme", "--email", "NEW@example.com", "--json")

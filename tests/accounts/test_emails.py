@@ -66,6 +66,8 @@ def test_valid_emails(typed: str, kept: str) -> None:
         "l" * 65 + "@example.com",  # local part over 64
         "a@" + "d" * (MAX_EMAIL_LENGTH - 5) + ".com",  # whole address over 254
         "coach@example.c\ufffd",  # undecodable bytes arrive as U+FFFD
+        "co\udcffch@example.com",  # ... or as a lone surrogate (surrogateescape)
+        "\ud800@example.com",  # a JSON "\ud800" escape
     ],
 )
 def test_invalid_emails(typed: str) -> None:

@@ -14,9 +14,12 @@ from idp.accounts.links import issue_link
 from idp.accounts.models import User
 from idp.db import db
 from idp.sessions.models import BrowserSession
-from tests.accounts.link_flows import NEW_PASSWORD, press_button, reset_link, set_password
+from tests.accounts.link_flows import NEW_PASSWORD, forgot_password, press_button, reset_link, set_password
 from tests.helpers import PASSWORD, csrf_from, make_tenant, make_user, sign_in
 from tests.mail.support import deliver, last_link, text_of
+
+# Every flow here mails through a real SMTP server on 127.0.0.1 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("smtp_mailbox")
 
 
 def fresh(app: Flask) -> FlaskClient:
@@ -321,3 +324,53 @@ def test_an_expired_invitation_is_renewed_as_an_invitation(app: Flask, client: F
     renewed = last_link(app, to="new@example.com")
     assert "/set-password/" in renewed and renewed != link
     assert set_password(fresh(app), renewed).status_code == 200
+
+
+def test_an_invitation_link_survives_scanners_then_works_by_post(app: Flask, client: FlaskClient) -> None:
+    user = make_user(make_tenant(), email="new@example.com", password=None)
+    link = reset_link(app, client, "new@example.com")
+    assert "/set-password/" in link
+    scanner = app.test_client()
+    for _ in range(3):
+        assert scanner.get(link).status_code == 200
+        assert scanner.head(link).status_code == 200
+        assert fresh(app).get(link).status_code == 200
+    assert [row.used_at for row in link_rows()] == [None], "opening an invitation must not use it up"
+    assert reload(user).password_hash is None and not reload(user).email_verified
+    assert set_password(fresh(app), link).status_code == 200
+    assert reload(user).email_verified
+    assert sign_in(fresh(app), email="new@example.com", password=NEW_PASSWORD).status_code == 303
+
+
+def test_only_a_hash_of_a_link_token_is_stored(app: Flask, client: FlaskClient) -> None:
+    from idp.mail.models import OutboxMessage
+
+    make_user(make_tenant())
+    forgot = forgot_password(client, "coach@example.com")
+    assert forgot.status_code == 200
+    db.session.expire_all()
+    [queued] = db.session.scalars(select(OutboxMessage))
+    link = last_link(app, to="coach@example.com")
+    token = link.rsplit("/", 1)[1]
+    assert len(token) >= 43, "256 bits, base64url"
+    [row] = link_rows()
+    stored = [str(getattr(row, column.key)) for column in AccountLink.__table__.columns]
+    assert all(token not in value for value in stored), "the raw token is nowhere in account_links"
+    assert row.token_hash != token and len(row.token_hash) >= 43
+    assert token not in (queued.payload_sealed or ""), "the queued mail is sealed at rest"
+
+
+def test_asking_for_new_links_is_throttled(app: Flask, client: FlaskClient) -> None:
+    make_user(make_tenant(reset_link_seconds=300))  # expired well inside the limit's quiet hour
+    link = reset_link(app, client)  # the first of three mails the address may get at once
+    app.extensions["idp.clock"].advance(timedelta(minutes=5))
+    page = client.get(link)
+    assert page.status_code == 410
+    token = csrf_from(page.get_data(as_text=True))
+    for _ in range(2):
+        assert client.post(f"{link}/new-link", data={"csrf_token": token}).status_code == 200
+    refused = client.post(f"{link}/new-link", data={"csrf_token": token})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "check your inbox" in refused.get_data(as_text=True)
+    assert 'id="send-new-link"' in refused.get_data(as_text=True), "the button stays for later"
+    assert len(deliver(app)) == 3, "no mail-bombing through an old link"

@@ -118,6 +118,12 @@ def test_sub_is_random_opaque_and_not_the_email_or_id(app) -> None:
         ({"email": "coach@example.com", "username": "two words"}, "without spaces"),
         ({"email": "coach@example.com", "username": "   "}, "without spaces"),
         ({"email": "coach@example.com", "name": "x" * 201}, "at most 200"),
+        # Lone surrogates (a JSON "\ud800", undecodable CLI bytes) and U+FFFD are not text.
+        ({"email": "co\udcffch@example.com"}, "could not be read"),
+        ({"email": "coach@example.com", "password": "a long password\ud800"}, "could not be read"),
+        ({"email": "coach@example.com", "name": "Casey \udcff"}, "could not be read"),
+        ({"email": "coach@example.com", "name": "Casey \ufffd"}, "could not be read"),
+        ({"email": "coach@example.com", "username": "casey\udfff"}, "could not be read"),
     ],
 )
 def test_create_user_refuses_bad_fields(app, fields: dict[str, str], message: str) -> None:

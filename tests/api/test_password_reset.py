@@ -10,6 +10,9 @@ from tests.helpers import make_tenant, make_user
 from tests.mail.support import deliver, link_in
 from tests.oauth.helpers import RP, make_rp
 
+# Every flow here mails through a real SMTP server on 127.0.0.1 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("smtp_mailbox")
+
 
 def _token(client: FlaskClient, rp: RP, scope: str) -> str:
     response = client.post(f"{rp.prefix}/token", data={"grant_type": "client_credentials", "scope": scope},
@@ -66,7 +69,8 @@ def test_a_revoked_token_is_refused(client: FlaskClient, portal: RP) -> None:
 
 
 @pytest.mark.parametrize("body", [None, [], {"email": 5}, {"email": ""}, {"email": "x" * 400},
-                                  {"email": "not an address"}, {"email": "coach@example.com", "pool": "admins"}])
+                                  {"email": "not an address"}, {"email": "coach@example.com", "pool": "admins"},
+                                  {"email": "\ud800@example.com"}, {"email": "coach@example.com\udcff"}])
 def test_bad_bodies_are_400(client: FlaskClient, portal: RP, body: object) -> None:
     response = _reset(client, portal.prefix, _token(client, portal, "users:write"), body)
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"

@@ -15,6 +15,9 @@ from tests.accounts.link_flows import forgot_password
 from tests.helpers import csrf_from, make_tenant, make_user
 from tests.mail.support import deliver
 
+# Every flow here mails through a real SMTP server on 127.0.0.1 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("smtp_mailbox")
+
 
 def page_text(html: str) -> str:
     """The page without its CSRF token, which differs per browser."""

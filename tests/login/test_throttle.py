@@ -246,3 +246,33 @@ def test_throttle_answers_the_same_for_existing_and_unknown_emails(app, client: 
                         html.replace(csrf_from(html), "").replace(email, "EMAIL")))
     assert answers[0][0] == 429
     assert answers[0] == answers[1]
+
+
+def test_an_ipv6_client_cannot_rotate_within_its_64(app, client: FlaskClient) -> None:
+    make_user(make_tenant())
+    for i in range(IP_POLICY.free_attempts):
+        # A new address of the same /64 for every attempt, and a new account for every attempt.
+        assert Attempts(client, ip=f"2001:db8:1:2::{i + 1:x}")(f"person{i}@example.com").status_code == 401
+    assert retry_after_header(Attempts(client, ip="2001:db8:1:2:ffff::9")("coach@example.com", PASSWORD)) >= 1
+    assert Attempts(client, ip="2001:db8:1:3::1")("coach@example.com", PASSWORD).status_code == 303, \
+        "the next /64 is another client"
+
+
+def test_the_email_and_the_username_of_an_account_share_one_count(app, client: FlaskClient) -> None:
+    make_user(make_tenant(), username="casey")
+    for i in range(FREE):
+        typed = "coach@example.com" if i % 2 else "Casey"
+        assert Attempts(client, ip=f"198.51.100.{i + 10}")(typed).status_code == 401
+    assert Attempts(client, ip="203.0.113.99")("casey", PASSWORD).status_code == 429
+    assert Attempts(client, ip="203.0.113.99")("coach@example.com", PASSWORD).status_code == 429
+
+
+def test_signing_in_by_username_clears_the_count_of_the_email(app, client: FlaskClient) -> None:
+    make_user(make_tenant(), username="casey")
+    attempt = Attempts(client)
+    fail(attempt, FREE - 1)
+    assert attempt("casey", PASSWORD).status_code == 303
+    log_out_token = csrf_from(client.get("/a/acme/logout").get_data(as_text=True))
+    client.post("/a/acme/logout", data={"csrf_token": log_out_token})
+    fail(attempt, FREE - 1)  # would be throttled had the username's success not cleared the email's count
+    assert attempt().status_code == 401

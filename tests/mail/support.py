@@ -1,4 +1,5 @@
-"""Reading what the outbox delivered, the way a person (or the browser test) would."""
+"""Reading what the outbox delivered, the way a person (or the browser test) would: from the real
+SMTP server the flow tests send through, or from the .eml folder."""
 
 from __future__ import annotations
 
@@ -14,10 +15,17 @@ from idp.mail.sender import send_pending
 LINK = re.compile(r"https?://\S+/(?:reset-password|set-password|verify-email)/[A-Za-z0-9_-]+")
 
 
+SMTP_MAILBOX = "tests.smtp_mailbox"
+
+
 def deliver(app: Flask) -> list[EmailMessage]:
-    """Run the sender into the .eml folder and return every message there, oldest first."""
-    send_pending()
-    return read_outbox(app.config["IDP"].mail_outbox)
+    """Run the real sender against the test's SMTP server (the `smtp_mailbox` fixture) and return
+    every message the server has received in this test, oldest first."""
+    mailbox = app.extensions.get(SMTP_MAILBOX)
+    assert mailbox is not None, "a test that reads mail uses the smtp_mailbox fixture"
+    report = send_pending()
+    assert report.failed == 0, "the SMTP server refused or did not answer"
+    return list(mailbox.messages)
 
 
 def read_outbox(folder: Path) -> list[EmailMessage]:

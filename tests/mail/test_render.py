@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from jinja2 import ChoiceLoader, DictLoader
+from jinja2 import DictLoader
 
 from idp.mail.render import language_of, render_mail
 from tests.helpers import make_tenant
 
 CONTEXT = {"link": "http://localhost/a/acme/verify-email/abc", "email": "a@example.com", "name": "Ana",
            "expires_in": "24 hours"}
-
-
-@pytest.fixture
-def extra_templates(app: Flask) -> DictLoader:
-    loader = DictLoader({})
-    original = app.jinja_env.loader
-    app.jinja_env.loader = ChoiceLoader([loader, original])  # type: ignore[list-item]
-    app.jinja_env.cache = {}
-    yield loader  # type: ignore[misc]
-    app.jinja_env.loader = original
-    app.jinja_env.cache = {}
 
 
 def test_english_message_is_branded_and_escaped(app: Flask) -> None:

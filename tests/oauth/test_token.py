@@ -334,6 +334,7 @@ def test_token_responses_are_not_cached(client: FlaskClient, rp: RP) -> None:
     assert "no-store" in response.headers["Cache-Control"]
 
 
+@pytest.mark.usefixtures("smtp_mailbox")  # the reset link is mailed through a real SMTP server
 def test_a_password_reset_revokes_refresh_tokens_and_tells_relying_parties(app: Flask, client: FlaskClient,
                                                                           rp: RP) -> None:
     from sqlalchemy import select

@@ -307,3 +307,24 @@ def test_unexpected_errors_are_a_page_without_a_traceback(config) -> None:  # ty
     assert "Something went wrong" in html
     assert "secret internals" not in html and "Traceback" not in html and "RuntimeError" not in html
     assert response.headers["Content-Security-Policy"]
+
+
+def test_unexpected_errors_on_the_api_are_json_without_detail(app: Flask, client: FlaskClient,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from idp.accounts import recovery
+    from tests.oauth.helpers import make_rp
+
+    tenant = make_tenant()
+    portal = make_rp(tenant, grant_types=["client_credentials"], scope="users:write", redirect_uris=[])
+    token = client.post("/a/acme/token", data={"grant_type": "client_credentials", "scope": "users:write"},
+                        headers=portal.basic).get_json()["access_token"]
+
+    def broken(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(recovery, "staff_sent_reset", broken)
+    response = client.post("/a/acme/api/v1/users/password-reset", json={"email": "coach@example.com"},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 500
+    assert response.mimetype == "application/json"
+    assert response.get_json() == {"error": "server_error"}
