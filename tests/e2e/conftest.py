@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
+@contextmanager
+def serving(env: dict[str, str], server: IdpServer) -> Iterator[None]:
+    """`idp serve --workers 1` for `server`, healthy before the body runs, stopped after it."""
+    with server.log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [str(IDP), "serve", "--host", "127.0.0.1", "--port", str(server.port), "--workers", "1"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        _wait_until_healthy(process, server)
+        yield
+    finally:
+        _stop(process)
+
+
 @pytest.fixture(scope="module")
 def idp_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
     """A seeded `idp serve --workers 1` on a free loopback port, for one module and one database.
@@ -138,16 +154,10 @@ def idp_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         path.write_text(content)
         _idp(env, "tenant", "apply", str(path))
 
-    with server.log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
-            [str(IDP), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
     try:
-        _wait_until_healthy(process, server)
-        yield server
+        with serving(env, server):
+            yield server
     finally:
-        _stop(process)
         delete_tenants(database_url, E2E_ACCOUNTS)
 
 

@@ -14,7 +14,6 @@ import html
 import json
 import re
 import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,15 +27,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jws, jwt
 from joserfc.jwk import KeySet
 
-from tests.e2e.conftest import (
-    IDP,
-    _free_port,
-    _idp,
-    _server_env,
-    _stop,
-    _wait_until_healthy,
-    delete_tenants,
-)
+from tests.e2e.conftest import _free_port, _idp, _server_env, delete_tenants, serving
 from tests.e2e.support import IdpServer
 
 pytestmark = pytest.mark.e2e
@@ -104,17 +95,11 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "--grant-type", "refresh_token", "--scope", SCOPE, "--json",
     ))
     assert confidential["client_secret"] and public["client_secret"] is None
-    with server.log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
-            [str(IDP), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
     try:
-        _wait_until_healthy(process, server)
-        yield Live(server, confidential["client_id"], confidential["client_secret"], public["client_id"],
-                   callback, logged_out)
+        with serving(env, server):
+            yield Live(server, confidential["client_id"], confidential["client_secret"], public["client_id"],
+                       callback, logged_out)
     finally:
-        _stop(process)
         delete_tenants(database_url, (ACCOUNT,))
 
 

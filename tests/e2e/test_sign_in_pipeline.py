@@ -13,7 +13,6 @@ import base64
 import hashlib
 import json
 import secrets
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, delete
 
 from idp.policies.models import PolicyDocument
-from tests.e2e.conftest import IDP, _free_port, _idp, _server_env, _stop, _wait_until_healthy, delete_tenants
+from tests.e2e.conftest import _free_port, _idp, _server_env, delete_tenants, serving
 from tests.e2e.support import IdpServer
 
 pytestmark = pytest.mark.e2e
@@ -125,16 +124,10 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "--grant-type", "authorization_code", "--grant-type", "client_credentials", "--first-party",
         "--scope", "openid profile email users:read", "--json",
     ))
-    with server.log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
-            [str(IDP), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
     try:
-        _wait_until_healthy(process, server)
-        yield Live(server, client["client_id"], client["client_secret"], callback)
+        with serving(env, server):
+            yield Live(server, client["client_id"], client["client_secret"], callback)
     finally:
-        _stop(process)
         app.shutdown()
         delete_tenants(database_url, (ACCOUNT,))
         _delete_policies(database_url)
