@@ -93,9 +93,10 @@ _SPEND_REFRESH_TOKEN = (
         RefreshToken.tenant_id == bindparam("tenant"),
         RefreshToken.token_hash == bindparam("hash"),
         RefreshToken.spent_at.is_(None),
-        RefreshToken.grant_id.in_(
-            select(Grant.id).where(Grant.tenant_id == bindparam("tenant"), Grant.client_pk == bindparam("client"))
-        ),
+        select(Grant.id).where(  # correlated on the grant's primary key: one index probe
+            Grant.id == RefreshToken.grant_id, Grant.tenant_id == bindparam("tenant"),
+            Grant.client_pk == bindparam("client"),
+        ).exists(),
     )
     .values(spent_at=bindparam("now"))
     .returning(RefreshToken.grant_id)
