@@ -394,7 +394,7 @@ def workdir() -> Iterator[Path]:
 
 def rsa_sign_ms(n: int = 200) -> float:
     """CPU ms of one RSA-2048 PKCS#1 v1.5 signature, now: a yardstick for how much the neighbours
-    slow this machine down (0.39-0.55 ms when it is quiet), so noisy runs can be read as such."""
+    slow this machine down (0.39-0.55 ms on a quiet Intel Xeon host), so noisy runs can be read as such."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
