@@ -131,6 +131,7 @@ class Result:
     grants_per_server_core: float  # grants / (server + db CPU seconds)
     sample_failure: str = ""
     loadavg_before: str = ""  # 1-minute load before the run: other work on the machine skews results
+    rsa_sign_ms_after: float = 0.0  # one RSA-2048 signature right after the run: the machine's speed then
 
     @property
     def valid(self) -> bool:
@@ -240,6 +241,7 @@ def run_grant(wrk: str, server: harness.Server, backend: harness.Backend, seed: 
         machine_cpu_s=round(machine_cpu, 2),
         grants_per_server_core=round(stats["ok"] / (server_s + db_s), 1) if server_s + db_s else 0.0,
         sample_failure=stats.get("sample", ""), loadavg_before=loadavg,
+        rsa_sign_ms_after=round(harness.rsa_sign_ms(), 3),
     )
 
 
@@ -265,20 +267,23 @@ def row(r: Result) -> str:
     return (f"{r.backend:<10} workers={r.workers} {r.grant:<18} {r.grants_per_s:7.1f} grants/s  "
             f"p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  cpu: server {r.server_cpu_s:.1f}s "
             f"db {r.db_cpu_s:.1f}s wrk {r.wrk_cpu_s:.1f}s machine {r.machine_cpu_s:.1f}s  "
-            f"{r.grants_per_server_core:.0f} grants/server-core-s  load {r.loadavg_before}{flag}")
+            f"{r.grants_per_server_core:.0f} grants/server-core-s  load {r.loadavg_before}  "
+            f"rsa {r.rsa_sign_ms_after:.2f} ms{flag}")
 
 
 def table(results: list[Result]) -> str:
     lines = [
         "| database | workers | grant | grants/s | p50 ms | p90 ms | p99 ms | failures | server CPU s | DB CPU s "
-        "| wrk CPU s | machine CPU s (of 2×duration) | grants per server core-second | load before |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| wrk CPU s | machine CPU s (of 2×duration) | grants per server core-second | load before "
+        "| RSA sign ms after |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r.backend} | {r.workers} | {r.grant} | {r.grants_per_s:.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} "
             f"| {r.p99_ms:.1f} | {r.failures} | {r.server_cpu_s:.1f} | {r.db_cpu_s:.1f} | {r.wrk_cpu_s:.1f} "
-            f"| {r.machine_cpu_s:.1f} / {2 * r.duration_s:.0f} | {r.grants_per_server_core:.0f} | {r.loadavg_before} |"
+            f"| {r.machine_cpu_s:.1f} / {2 * r.duration_s:.0f} | {r.grants_per_server_core:.0f} | {r.loadavg_before} "
+            f"| {r.rsa_sign_ms_after:.2f} |"
         )
     return "\n".join(lines)
 

@@ -308,25 +308,26 @@ class RefreshTokenGrant(TokenIssuing, grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> Grant | None:
         client: OAuthClient = self.request.client
         try:
-            grant = grant_service.spend_refresh_token(current_tenant(), refresh_token, client.model.id)
+            grant, user = grant_service.spend_refresh_token(current_tenant(), refresh_token, client.model.id)
         except grant_service.GrantError:
             return None
         self.request.grant_row = grant
-        return _GrantToken(grant)  # type: ignore[return-value]
+        return _GrantToken(grant, user)  # type: ignore[return-value]
 
     def authenticate_user(self, refresh_token: Any) -> User | None:
-        grant: Grant = refresh_token.grant
-        return get_user(current_tenant(), grant.user_id) if grant.user_id else None
+        user: User | None = refresh_token.user  # loaded with the grant, in the same statement
+        return user
 
     def revoke_old_credential(self, refresh_token: Any) -> None:
         """Spent in authenticate_refresh_token, atomically."""
 
 
 class _GrantToken:
-    """Authlib's TokenMixin view of a grant reached through a refresh token."""
+    """Authlib's TokenMixin view of a grant reached through a refresh token, with its person."""
 
-    def __init__(self, grant: Grant) -> None:
+    def __init__(self, grant: Grant, user: User | None) -> None:
         self.grant = grant
+        self.user = user
 
     def check_client(self, client: OAuthClient) -> bool:
         return client.model.id == self.grant.client_pk

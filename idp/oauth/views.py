@@ -104,8 +104,8 @@ def consent(request_id: str) -> ResponseReturnValue:
 @csrf_exempt  # authenticated by client credentials, not cookies
 def token() -> Response:
     response: Response = authorization_server().create_token_response()
-    body = response.get_json(silent=True) or {}
-    if response.status_code == 200 or body.get("error") == "invalid_grant":
+    # Only a failure's body is read back: decoding every issued token again is wasted work.
+    if response.status_code == 200 or (response.get_json(silent=True) or {}).get("error") == "invalid_grant":
         db.session.commit()  # spent codes and tokens, and revocations on reuse, must stick
     else:
         db.session.rollback()

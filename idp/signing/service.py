@@ -4,17 +4,22 @@ RS256 is always available (OIDC Core §15.1); ES256 is offered for clients that 
 `id_token_signed_response_alg=ES256`. Rotation retires the active key of each algorithm and
 keeps its public half in the JWKS for `RETIRED_KEY_RETENTION`, longer than any token it signed
 can live.
+
+Signing needs the private key on every token, so each process keeps the active key of each
+(tenant, algorithm) for `ACTIVE_KEY_CACHE_SECONDS` (docs/decisions/signing-key-cache.md).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from flask import Flask, current_app
 from joserfc.jwk import ECKey, RSAKey
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from idp import clock
 from idp.crypto import keyring
@@ -25,12 +30,54 @@ from idp.tenancy.models import Tenant
 ALGORITHMS = ("RS256", "ES256")
 # Longest-lived thing we sign is the ID token (1 hour); add room for clock skew.
 RETIRED_KEY_RETENTION = timedelta(hours=1, minutes=10)
+# How long a process may keep signing with a key after `idp keys rotate` ran elsewhere. Harmless:
+# the retired key stays published for RETIRED_KEY_RETENTION, far longer than this.
+ACTIVE_KEY_CACHE_SECONDS = 30
 
 PrivateKey = RSAKey | ECKey
 
 
 class NoSigningKey(LookupError):
     """The tenant has no active key for the algorithm (run `idp keys rotate`)."""
+
+
+@dataclass(frozen=True)
+class _CachedKey:
+    kid: str
+    key: PrivateKey
+    fresh_until: datetime
+
+
+class ActiveKeyCache:
+    """This process's copy of each tenant's active signing keys, keyed by (tenant id, alg).
+
+    Only the choice of the active key can go stale (keys themselves never change), and only for
+    ACTIVE_KEY_CACHE_SECONDS; rotation in this process forgets the tenant's entries at once.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], _CachedKey] = {}
+
+    def get(self, tenant_id: str, alg: str, now: datetime) -> _CachedKey | None:
+        entry = self._entries.get((tenant_id, alg))
+        return entry if entry is not None and now < entry.fresh_until else None
+
+    def put(self, tenant_id: str, alg: str, kid: str, key: PrivateKey, now: datetime) -> None:
+        fresh_until = now + timedelta(seconds=ACTIVE_KEY_CACHE_SECONDS)
+        self._entries[(tenant_id, alg)] = _CachedKey(kid, key, fresh_until)
+
+    def forget(self, tenant_id: str) -> None:
+        for alg in ALGORITHMS:
+            self._entries.pop((tenant_id, alg), None)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["idp.signing_keys"] = ActiveKeyCache()
+
+
+def _key_cache() -> ActiveKeyCache:
+    cache: ActiveKeyCache = current_app.extensions["idp.signing_keys"]
+    return cache
 
 
 def create_signing_keys(tenant: Tenant) -> list[SigningKey]:
@@ -43,20 +90,33 @@ def rotate_keys(tenant: Tenant) -> list[SigningKey]:
     for key in _active_keys(tenant):
         key.retired_at = now
     db.session.flush()
+    _key_cache().forget(tenant.id)  # other processes follow within ACTIVE_KEY_CACHE_SECONDS
     return create_signing_keys(tenant)
 
 
+_ACTIVE_KEY = (
+    select(SigningKey.id, SigningKey.kid, SigningKey.private_sealed)
+    .where(
+        SigningKey.tenant_id == bindparam("tenant_id"), SigningKey.alg == bindparam("alg"),
+        SigningKey.retired_at.is_(None),
+    )
+    .order_by(SigningKey.created_at.desc())
+    .limit(1)
+)
+
+
 def active_key(tenant: Tenant, alg: str = "RS256") -> tuple[str, PrivateKey]:
-    """The (kid, private key) that signs for `tenant` with `alg`."""
-    row = db.session.execute(
-        select(SigningKey.id, SigningKey.kid, SigningKey.private_sealed)
-        .where(SigningKey.tenant_id == tenant.id, SigningKey.alg == alg, SigningKey.retired_at.is_(None))
-        .order_by(SigningKey.created_at.desc())
-        .limit(1)
-    ).one_or_none()
+    """The (kid, private key) that signs for `tenant` with `alg`, at most ACTIVE_KEY_CACHE_SECONDS old."""
+    now = clock.now()
+    cached = _key_cache().get(tenant.id, alg, now)
+    if cached is not None:
+        return cached.kid, cached.key
+    row = db.session.execute(_ACTIVE_KEY, {"tenant_id": tenant.id, "alg": alg}).one_or_none()
     if row is None:
         raise NoSigningKey(f"tenant {tenant.account} has no active {alg} key")
-    return row.kid, _open_private_key(row.id, row.private_sealed, alg)
+    key = _open_private_key(row.id, row.private_sealed, alg)
+    _key_cache().put(tenant.id, alg, row.kid, key, now)
+    return row.kid, key
 
 
 def published_keys(tenant: Tenant) -> list[dict[str, Any]]:

@@ -161,6 +161,41 @@ def _any_key(client: FlaskClient, rp: RP):  # type: ignore[no-untyped-def]
     return KeySet.import_key_set(client.get(f"{rp.prefix}/jwks").get_json())
 
 
+def test_a_refresh_token_presented_by_another_client_is_refused_and_stays_usable(
+    app: Flask, client: FlaskClient, rp: RP
+) -> None:
+    first = _tokens(client, rp)
+    tenant = Tenant.query.filter_by(account="acme").one()
+    other = make_rp(tenant, client_name="Other Portal")
+    stolen = _refresh(client, other, first["refresh_token"])
+    assert stolen.status_code == 400 and stolen.get_json()["error"] == "invalid_grant"
+    # Not spent by the other client: its rightful owner's next use is not mistaken for reuse.
+    assert _refresh(client, rp, first["refresh_token"]).status_code == 200
+
+
+def test_a_refresh_token_of_a_revoked_grant_is_refused(app: Flask, client: FlaskClient, rp: RP) -> None:
+    from idp.db import db
+    from idp.oauth.models import Grant
+
+    first = _tokens(client, rp)
+    for grant in Grant.query.all():
+        grant.revoked_at = app.extensions["idp.clock"].now()
+    db.session.commit()
+    assert _refresh(client, rp, first["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_a_refresh_renews_the_grant_in_the_database(app: Flask, client: FlaskClient, rp: RP) -> None:
+    from idp.db import db
+    from idp.oauth.models import Grant
+
+    first = _tokens(client, rp)
+    app.extensions["idp.clock"].advance(timedelta(minutes=30))
+    assert _refresh(client, rp, first["refresh_token"]).status_code == 200
+    db.session.expire_all()
+    grant = Grant.query.one()
+    assert grant.last_used_at - grant.created_at >= timedelta(minutes=30)
+
+
 def test_refresh_cannot_widen_scope(client: FlaskClient, rp: RP) -> None:
     first = _tokens(client, rp, scope="openid")
     response = _refresh(client, rp, first["refresh_token"], scope="openid email")
