@@ -198,6 +198,7 @@ CLIENT = b'account = "swim"\nname = "S"\n[[clients]]\nclient_id = "rp"\nredirect
         (USER + b"pool = ['staff']", "user a@swim.example: 'pool' must be a string"),
         (USER + b'verified = "no"', "user a@swim.example: 'verified' must be true or false"),
         (USER + b"verified = 1", "user a@swim.example: 'verified' must be true or false"),
+        (USER + b'pasword_hash = "x"', "user a@swim.example: unknown key 'pasword_hash'"),
         (CLIENT + b'first_party = "false"', "client rp: 'first_party' must be true or false"),
         (CLIENT + b"default = 0", "client rp: 'default' must be true or false"),
         (CLIENT + b"client_secret = 5", "client rp: 'client_secret' must be a string"),

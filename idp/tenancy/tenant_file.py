@@ -192,9 +192,13 @@ def _apply_client(tenant: Any, entry: dict[str, Any], result: ApplyResult) -> No
         raise TenantError(f"client {client_id}: {exc.description}") from exc
 
 
+USER_KEYS = ("email", "name", "username", "password", "password_hash", "pool", "verified", "locale",
+             "landing_page", "permissions")
+
+
 @dataclass(frozen=True)
 class UserEntry:
-    """One [[users]] table, each key checked for its type."""
+    """One [[users]] table, each key checked for its type (a misspelt key is an error, not ignored)."""
 
     email: str
     pool: str
@@ -209,6 +213,9 @@ class UserEntry:
     def read(cls, entry: dict[str, Any]) -> UserEntry:
         email = _string(entry, "email")
         where = f"user {email}"
+        unknown = sorted(set(entry) - set(USER_KEYS))
+        if unknown:
+            raise TenantError(f"{where}: unknown key '{unknown[0]}'; keys are {', '.join(USER_KEYS)}")
         password = _optional_string(entry, "password", where)
         password_hash = _optional_string(entry, "password_hash", where)
         if password is not None and password_hash is not None:
