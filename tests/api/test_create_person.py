@@ -15,6 +15,7 @@ from idp.tenancy.service import get_tenant
 from tests.helpers import make_tenant, make_user
 from tests.mail.support import deliver, link_in
 from tests.oauth.helpers import RP, make_rp
+from tests.oauth.helpers import client_credentials_token as token_for
 
 # Every flow here mails through a real SMTP server on 127.0.0.1 (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("smtp_mailbox")
@@ -22,11 +23,6 @@ pytestmark = pytest.mark.usefixtures("smtp_mailbox")
 URL = "/a/acme/api/v1/users"
 
 
-def token_for(client: FlaskClient, rp: RP, scope: str) -> str:
-    response = client.post(f"{rp.prefix}/token", data={"grant_type": "client_credentials", "scope": scope},
-                           headers=rp.basic)
-    assert response.status_code == 200, response.get_json()
-    return str(response.get_json()["access_token"])
 
 
 @pytest.fixture

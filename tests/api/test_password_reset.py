@@ -9,17 +9,12 @@ from flask.testing import FlaskClient
 from tests.helpers import make_tenant, make_user
 from tests.mail.support import deliver, link_in
 from tests.oauth.helpers import RP, make_rp
+from tests.oauth.helpers import client_credentials_token as _token
 
 # Every flow here mails through a real SMTP server on 127.0.0.1 (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("smtp_mailbox")
 
 
-def _token(client: FlaskClient, rp: RP, scope: str) -> str:
-    response = client.post(f"{rp.prefix}/token", data={"grant_type": "client_credentials", "scope": scope},
-                           headers=rp.basic)
-    assert response.status_code == 200, response.get_json()
-    token: str = response.get_json()["access_token"]
-    return token
 
 
 @pytest.fixture

@@ -15,13 +15,7 @@ from idp.policies.service import accept, publish
 from tests.helpers import make_tenant, make_user, sign_in
 from tests.login.pipeline_support import secret_from, totp_code
 from tests.oauth.helpers import RP, make_rp
-
-
-def token_for(client: FlaskClient, service: RP, scope: str) -> str:
-    response = client.post(f"{service.prefix}/token", data={"grant_type": "client_credentials", "scope": scope},
-                           headers=service.basic)
-    assert response.status_code == 200, response.get_json()
-    return str(response.get_json()["access_token"])
+from tests.oauth.helpers import client_credentials_token as token_for
 
 
 @pytest.fixture

@@ -120,3 +120,11 @@ def exchange(client: FlaskClient, rp: RP, code: str, verifier: str | None, **ext
     if not rp.client_secret:
         form["client_id"] = rp.client_id
     return client.post(f"{rp.prefix}/token", data=form, headers=headers)
+
+
+def client_credentials_token(client: FlaskClient, rp: RP, scope: str) -> str:
+    """An access token for `rp` itself (the admin API's callers)."""
+    response = client.post(f"{rp.prefix}/token", data={"grant_type": "client_credentials", "scope": scope},
+                           headers=rp.basic)
+    assert response.status_code == 200, response.get_json()
+    return str(response.get_json()["access_token"])
