@@ -14,7 +14,8 @@ business and location settings, so they are the ones told when details are missi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from idp.accounts.models import User
 
@@ -68,3 +69,12 @@ def set_landing_preference(user: User, preference: str | None) -> None:
     if preference is not None and preference not in PREFERENCES:
         raise InvalidPermissions(f"landing_page must be one of {', '.join(PREFERENCES)}")
     user.landing_page = preference
+
+
+def apply_staff_settings(user: User, values: Mapping[str, Any]) -> None:
+    """Set `landing_page` and `permissions` where `values` has them (the admin API, tenant TOML);
+    raises InvalidPermissions."""
+    if "landing_page" in values:
+        set_landing_preference(user, values["landing_page"])
+    if "permissions" in values:
+        set_permissions(user, values["permissions"])

@@ -18,8 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from idp.accounts.landing import InvalidPermissions, landing_page, permitted_pages, set_landing_preference
-from idp.accounts.landing import set_permissions as store_permissions
+from idp.accounts.landing import InvalidPermissions, apply_staff_settings, landing_page, permitted_pages
 from idp.accounts.models import User
 from idp.accounts.recovery import invite_user
 from idp.accounts.service import AccountError, EmailInUse
@@ -87,10 +86,7 @@ def update_person(sub: str) -> Response:
     if body is None or not set(body) <= {"landing_page", "permissions"}:
         return api_error(400, "invalid_request", "Send a JSON object with 'landing_page' and/or 'permissions'.")
     try:
-        if "landing_page" in body:
-            set_landing_preference(user, body["landing_page"])
-        if "permissions" in body:
-            store_permissions(user, body["permissions"])
+        apply_staff_settings(user, body)
     except InvalidPermissions as exc:
         db.session.rollback()
         return api_error(400, "invalid_request", str(exc))

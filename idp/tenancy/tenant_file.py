@@ -253,13 +253,10 @@ def _create_user(tenant: Any, fields: UserEntry) -> User:
 
 def _apply_staff_settings(user: Any, entry: dict[str, Any], email: str) -> None:
     """Landing page and permissions are the file's to say, for new and existing users alike."""
-    from idp.accounts.landing import InvalidPermissions, set_landing_preference, set_permissions
+    from idp.accounts.landing import InvalidPermissions, apply_staff_settings
 
     try:
-        if "landing_page" in entry:
-            set_landing_preference(user, entry["landing_page"])
-        if "permissions" in entry:
-            set_permissions(user, entry["permissions"])
+        apply_staff_settings(user, entry)
     except InvalidPermissions as exc:
         raise AccountError(f"user {email}: {exc}") from exc
 
