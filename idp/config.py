@@ -33,6 +33,8 @@ class Config:
     log_level: str = "INFO"
     trust_proxy: bool = False
     mail_from: str | None = None  # IDP_MAIL_FROM; None: no-reply@{base_domain}
+    # IDP_ACCESS_TOKEN_ALG (docs/decisions/es256-access-tokens.md)
+    access_token_alg: str = "ES256"
 
     @property
     def mail_from_address(self) -> str:
@@ -69,6 +71,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         log_level=_log_level(env.get("IDP_LOG_LEVEL", "INFO")),
         trust_proxy=_flag("IDP_TRUST_PROXY", env.get("IDP_TRUST_PROXY", "")),
         mail_from=_mail_from(env.get("IDP_MAIL_FROM") or None),
+        access_token_alg=_access_token_alg(env.get("IDP_ACCESS_TOKEN_ALG") or "ES256"),
     )
 
 
@@ -128,6 +131,15 @@ def _log_level(value: str) -> str:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"IDP_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
     return level
+
+
+ACCESS_TOKEN_ALGS = ("ES256", "RS256")  # every tenant holds an active key of each
+
+
+def _access_token_alg(value: str) -> str:
+    if value not in ACCESS_TOKEN_ALGS:
+        raise ConfigError(f"IDP_ACCESS_TOKEN_ALG must be ES256 or RS256, got {value!r}")
+    return value
 
 
 def _flag(name: str, value: str) -> bool:

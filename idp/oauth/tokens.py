@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -72,7 +73,11 @@ def issue_access_token(
     tenant: Tenant, *, issuer: str, client_id: str, sub: str, scope: str,
     grant_id: str | None = None, auth_time: int | None = None,
 ) -> str:
-    """An RFC 9068 JWT access token; `aud` is the issuer, whose userinfo and admin API accept it."""
+    """An RFC 9068 JWT access token; `aud` is the issuer, whose userinfo and admin API accept it.
+
+    Signed with IDP_ACCESS_TOKEN_ALG, ES256 unless the operator chose RS256
+    (docs/decisions/es256-access-tokens.md).
+    """
     now = int(clock.now().timestamp())
     claims: dict[str, Any] = {
         "iss": issuer, "sub": sub, "aud": issuer, "client_id": client_id, "scope": scope,
@@ -82,7 +87,7 @@ def issue_access_token(
         claims["gid"] = grant_id
     if auth_time:
         claims["auth_time"] = auth_time
-    return sign(tenant, claims, typ="at+jwt")
+    return sign(tenant, claims, alg=current_app.config["IDP"].access_token_alg, typ="at+jwt")
 
 
 def half_hash(value: str, alg: str) -> str:

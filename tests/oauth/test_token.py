@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -262,6 +263,32 @@ def test_client_credentials(app: Flask, client: FlaskClient) -> None:
     too_much = client.post("/a/acme/token", data={"grant_type": "client_credentials", "scope": "users:admin"},
                            headers=service.basic)
     assert too_much.get_json()["error"] == "invalid_scope"
+
+
+def _header_and_jwk(client: FlaskClient, rp: RP, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    header = jwt.decode(token, _any_key(client, rp), algorithms=["ES256", "RS256"]).header
+    keys = client.get(f"{rp.prefix}/jwks").get_json()["keys"]
+    return header, next(k for k in keys if k["kid"] == header["kid"])
+
+
+def test_access_tokens_are_es256_and_id_tokens_stay_rs256_by_default(client: FlaskClient, rp: RP) -> None:
+    tokens = _tokens(client, rp)
+    header, jwk = _header_and_jwk(client, rp, tokens["access_token"])
+    assert header["alg"] == "ES256" and header["typ"] == "at+jwt"
+    assert jwk["alg"] == "ES256" and jwk["kty"] == "EC", "signed by the tenant's published ES256 key"
+    id_header, _ = _header_and_jwk(client, rp, tokens["id_token"])
+    assert id_header["alg"] == "RS256", "ID tokens follow the client's id_token_signed_response_alg (RS256)"
+    assert _userinfo(client, rp, tokens["access_token"]) == 200
+
+
+def test_the_operator_can_sign_access_tokens_with_rs256(app: Flask, client: FlaskClient, rp: RP) -> None:
+    app.config["IDP"] = replace(app.config["IDP"], access_token_alg="RS256")
+    tokens = _tokens(client, rp)
+    header, jwk = _header_and_jwk(client, rp, tokens["access_token"])
+    assert header["alg"] == "RS256" and jwk["kty"] == "RSA"
+    assert _userinfo(client, rp, tokens["access_token"]) == 200
+    refreshed = _refresh(client, rp, tokens["refresh_token"]).get_json()
+    assert _header_and_jwk(client, rp, refreshed["access_token"])[0]["alg"] == "RS256"
 
 
 def test_client_credentials_needs_the_grant_type(client: FlaskClient, rp: RP) -> None:
