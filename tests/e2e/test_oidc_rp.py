@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import http.client
 import json
 import re
 import secrets
@@ -326,6 +327,26 @@ def test_client_credentials(live: Live) -> None:
     with pytest.raises(OAuthError) as unsupported:
         password.fetch_token(doc["token_endpoint"], grant_type="password", username=EMAIL, password=PASSWORD)
     assert unsupported.value.error in ("unsupported_grant_type", "unauthorized_client")
+
+
+def test_a_back_end_reuses_one_connection_for_its_token_requests(live: Live) -> None:
+    """`idp serve` keeps HTTP/1.1 connections alive: an RP's HTTP pool does not reconnect per grant."""
+    credentials = base64.b64encode(f"{live.client_id}:{live.client_secret}".encode()).decode()
+    headers = {"Authorization": f"Basic {credentials}", "Content-Type": "application/x-www-form-urlencoded"}
+    connection = http.client.HTTPConnection("127.0.0.1", live.server.port, timeout=10)
+    try:
+        sockets = []
+        for _ in range(3):
+            connection.request("POST", f"/a/{ACCOUNT}/token", body="grant_type=client_credentials&scope=profile",
+                               headers=headers)
+            response = connection.getresponse()
+            body = json.loads(response.read())
+            assert response.status == 200 and body["token_type"] == "Bearer", body
+            assert (response.getheader("Connection") or "").lower() != "close"
+            sockets.append(connection.sock)
+        assert sockets[0] is not None and all(sock is sockets[0] for sock in sockets), "one TCP connection"
+    finally:
+        connection.close()
 
 
 def test_end_session(live: Live) -> None:
