@@ -16,6 +16,7 @@ from idp.crypto import Keyring
 from idp.db import db
 from idp.sessions.web import load_browser_session
 from idp.signing import service as signing
+from idp.tenancy import cache as tenant_cache
 from idp.tenancy.context import load_tenant
 from idp.tenancy.middleware import TenantRouter
 from idp.web import csrf, errors
@@ -46,6 +47,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     clock.init_app(app)
     app.extensions["idp.keyring"] = Keyring(config.master_key)
     signing.init_app(app)
+    tenant_cache.init_app(app)
 
     app.before_request(load_tenant)
     app.before_request(load_browser_session)

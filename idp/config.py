@@ -34,7 +34,7 @@ class Config:
     trust_proxy: bool = False
     mail_from: str | None = None  # IDP_MAIL_FROM; None: no-reply@{base_domain}
     # IDP_ACCESS_TOKEN_ALG (docs/decisions/es256-access-tokens.md)
-    access_token_alg: str = "ES256"
+    access_token_alg: str = "ES256"  # noqa: S105 - an algorithm name
 
     @property
     def mail_from_address(self) -> str:

@@ -16,7 +16,6 @@ from gunicorn.app.base import BaseApplication
 from idp.app import create_app
 from idp.config import load_config
 
-
 # How long an idle kept-alive connection stays open (gunicorn's default is 2 s).
 KEEPALIVE_SECONDS = 5
 

@@ -133,9 +133,9 @@ class TenantRequest(OAuth2Request):
     """An OAuth2Request without Authlib's https check: TLS ends at the operator's proxy (which
     sets HSTS and IDP_TRUST_PROXY), and development runs on http loopback."""
 
-    def __init__(self, method: str, uri: str, headers: Any, payload: Any, form: Any, args: Any) -> None:
+    def __init__(self, method: str, uri: str | None, headers: Any, payload: Any, form: Any, args: Any) -> None:
         self.method = method
-        self.uri = uri
+        self._uri = uri
         self.headers = headers
         self._body = None
         self.payload = payload
@@ -148,6 +148,11 @@ class TenantRequest(OAuth2Request):
         self._scope = None
         self._form = form
         self._args = args
+
+    @property
+    def uri(self) -> str:
+        """The request URL, built only if asked for: Werkzeug re-quotes every part, and grants never ask."""
+        return self._uri if self._uri is not None else flask_request.url
 
     @property
     def form(self) -> Any:
@@ -191,7 +196,7 @@ class Server(AuthorizationServer):
         if isinstance(request, OAuth2Request):
             return request
         return TenantRequest(
-            flask_request.method, flask_request.url, flask_request.headers,
+            flask_request.method, None, flask_request.headers,
             FlaskOAuth2Payload(flask_request), flask_request.form, flask_request.args,
         )
 

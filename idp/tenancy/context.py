@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import abort, g, request
 
+from idp.tenancy.cache import cached_tenant
 from idp.tenancy.middleware import ROUTE_KEY
 from idp.tenancy.models import Tenant
 from idp.tenancy.routing import Route
-from idp.tenancy.service import find_tenant
 
 
 class UnknownAccount(Exception):
@@ -26,7 +26,7 @@ def load_tenant() -> None:
     g.route = route
     g.tenant = None
     if route.account is not None:
-        g.tenant = find_tenant(route.account)
+        g.tenant = cached_tenant(route.account)
         if g.tenant is None:
             raise UnknownAccount(route.account)
 

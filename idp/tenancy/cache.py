@@ -1,0 +1,91 @@
+"""Each process's copy of tenant rows, for at most TENANT_CACHE_SECONDS.
+
+Every request resolves its tenant before anything else, and on the token endpoint that SELECT was
+a tenth of a grant. The row changes only when an operator edits the tenant, so each process keeps
+the column values of each account it served (docs/decisions/tenant-cache.md):
+
+- a change flushed in this process (the CLI, the admin API, tests) forgets the account at once;
+- a change made by another process is seen within TENANT_CACHE_SECONDS;
+- an unknown account is never cached: a tenant created elsewhere answers at once, and probing
+  account names costs a query each, as before.
+
+The cache holds plain values, never an ORM object: each request gets its own instance, attached to
+its own session without a query, so a request's changes (or a rolled-back flush) cannot leak
+into another's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from idp import clock
+from idp.db import db
+from idp.tenancy.models import Tenant
+from idp.tenancy.service import find_tenant
+
+TENANT_CACHE_SECONDS = 5
+EXTENSION = "idp.tenant_cache"
+_COLUMNS = tuple(attr.key for attr in Tenant.__mapper__.column_attrs)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    values: dict[str, Any]
+    fresh_until: datetime
+
+
+class TenantCache:
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+
+    def get(self, account: str, now: datetime) -> dict[str, Any] | None:
+        entry = self._entries.get(account)
+        return entry.values if entry is not None and now < entry.fresh_until else None
+
+    def put(self, tenant: Tenant, now: datetime) -> None:
+        values = {key: getattr(tenant, key) for key in _COLUMNS}
+        self._entries[tenant.account] = _Entry(values, now + timedelta(seconds=TENANT_CACHE_SECONDS))
+
+    def forget(self, account: str) -> None:
+        self._entries.pop(account, None)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = TenantCache()
+
+
+def cached_tenant(account: str) -> Tenant | None:
+    """The tenant named `account` in this request's session, from the cache while it is fresh."""
+    cache: TenantCache = current_app.extensions[EXTENSION]
+    now = clock.now()
+    values = cache.get(account, now)
+    if values is None:
+        tenant = find_tenant(account)
+        if tenant is not None:
+            cache.put(tenant, now)
+        return tenant
+    existing = db.session.identity_map.get(db.session.identity_key(Tenant, values["id"]))
+    if existing is not None:
+        return existing  # this session already holds the row
+    tenant = Tenant(**values)
+    make_transient_to_detached(tenant)  # as if just loaded: persistent once added, nothing to flush
+    db.session.add(tenant)
+    return tenant
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_tenants(session: Session, flush_context: Any) -> None:
+    if not has_app_context():
+        return
+    cache: TenantCache | None = current_app.extensions.get(EXTENSION)
+    if cache is None:
+        return
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, Tenant):
+            cache.forget(obj.account)
