@@ -7,18 +7,20 @@ refresh tokens are stored only as keyed hashes and spent with a conditional UPDA
 concurrent uses exactly one wins; a second use of either revokes the whole grant (RFC 9700 §4.14,
 RFC 6749 §4.1.2).
 
+A grant's last use is when its current refresh token was issued: every use spends the token and
+issues the next, so the idle timer slides with each refresh without writing to the grant.
+
 The refresh path is the busiest request there is, so it runs statements built once, through
 Core where the ORM adds nothing: spend the token (one conditional UPDATE that also checks the
-client), load the grant with its person (one SELECT), renew the grant, insert the next token.
+client), load the grant with its person (one SELECT), insert the next token.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import and_, bindparam, insert, select, update
-from sqlalchemy.orm.attributes import set_committed_value
 
 from idp import clock
 from idp.accounts.models import User
@@ -45,7 +47,7 @@ def start_grant(
         tenant_id=tenant.id, client_pk=client_pk, user_id=user_id, scope=scope, issuer=issuer, nonce=nonce,
         session_id=session.id if session else None, auth_time=session.auth_time if session else None,
         persistent=bool(session and session.persistent), expires_at=session.expires_at if session else None,
-        amr=amr, acr=acr, created_at=now, last_used_at=now,
+        amr=amr, acr=acr, created_at=now,
     )
     db.session.add(grant)
     db.session.flush()
@@ -99,7 +101,7 @@ _SPEND_REFRESH_TOKEN = (
         ).exists(),
     )
     .values(spent_at=bindparam("now"))
-    .returning(RefreshToken.grant_id)
+    .returning(RefreshToken.grant_id, RefreshToken.created_at)
 )
 
 _GRANT_WITH_USER = (
@@ -107,13 +109,6 @@ _GRANT_WITH_USER = (
     .outerjoin(User, and_(User.id == Grant.user_id, User.tenant_id == Grant.tenant_id))
     .where(Grant.tenant_id == bindparam("tenant"), Grant.id == bindparam("grant"))
 )
-
-_TOUCH_GRANT = (
-    update(Grant.__table__)
-    .where(Grant.tenant_id == bindparam("tenant"), Grant.id == bindparam("grant"))
-    .values(last_used_at=bindparam("now"))
-)
-
 
 def issue_refresh_token(tenant: Tenant, grant: Grant) -> str:
     token = random_token(32)
@@ -131,21 +126,18 @@ def spend_refresh_token(tenant: Tenant, token: str, client_pk: str) -> tuple[Gra
         raise GrantError("unknown refresh token")
     token_hash = keyring().hash_token(token)
     now = clock.now()
-    connection = db.session.connection()
-    grant_id = connection.execute(_SPEND_REFRESH_TOKEN, {
+    spent = db.session.connection().execute(_SPEND_REFRESH_TOKEN, {
         "tenant": tenant.id, "hash": token_hash, "client": client_pk, "now": now,
-    }).scalar_one_or_none()
-    if grant_id is None:
+    }).one_or_none()
+    if spent is None:
         _refuse_refresh_token(tenant, token_hash, client_pk)
-    grant, user = db.session.execute(_GRANT_WITH_USER, {"tenant": tenant.id, "grant": grant_id}).one()
-    if not grant_is_live(tenant, grant, now):
+    grant, user = db.session.execute(_GRANT_WITH_USER, {"tenant": tenant.id, "grant": spent.grant_id}).one()
+    if not grant_is_live(tenant, grant, spent.created_at, now):
         raise GrantError("the grant has ended")
-    connection.execute(_TOUCH_GRANT, {"tenant": tenant.id, "grant": grant.id, "now": now})
-    set_committed_value(grant, "last_used_at", now)  # already written: keep it out of the flush
     return grant, user
 
 
-def _refuse_refresh_token(tenant: Tenant, token_hash: str, client_pk: str) -> None:
+def _refuse_refresh_token(tenant: Tenant, token_hash: str, client_pk: str) -> NoReturn:
     """Why a refresh token could not be spent (always raises); a spent one revokes its grant."""
     row = db.session.execute(
         select(RefreshToken).where(RefreshToken.tenant_id == tenant.id, RefreshToken.token_hash == token_hash)
@@ -162,28 +154,30 @@ def _refuse_refresh_token(tenant: Tenant, token_hash: str, client_pk: str) -> No
     raise GrantError("unknown refresh token")  # pragma: no cover - the UPDATE would have spent it
 
 
-def find_grant_of_refresh_token(tenant: Tenant, token: str) -> Grant | None:
+def find_grant_of_refresh_token(tenant: Tenant, token: str) -> tuple[Grant, datetime] | None:
+    """The grant of an unspent refresh token, and when the token was issued (the grant's last use)."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     row = db.session.execute(
-        select(Grant).join(RefreshToken, RefreshToken.grant_id == Grant.id).where(
+        select(Grant, RefreshToken.created_at).join(RefreshToken, RefreshToken.grant_id == Grant.id).where(
             RefreshToken.tenant_id == tenant.id,
             RefreshToken.token_hash == keyring().hash_token(token),
             RefreshToken.spent_at.is_(None),
         )
-    ).scalar_one_or_none()
-    return row
+    ).one_or_none()
+    return (row[0], row[1]) if row is not None else None
 
 
-def grant_is_live(tenant: Tenant, grant: Grant, now: datetime | None = None) -> bool:
-    """Not revoked, within the hard end, and (unless "Stay logged in") used within the idle timeout."""
+def grant_is_live(tenant: Tenant, grant: Grant, last_used: datetime, now: datetime | None = None) -> bool:
+    """Not revoked, within the hard end, and (unless "Stay logged in") used within the idle timeout;
+    `last_used` is when the grant's current refresh token was issued."""
     now = now or clock.now()
     if grant.revoked_at is not None:
         return False
     if grant.expires_at is not None and grant.expires_at <= now:
         return False
     if grant.session_id is not None and not grant.persistent:
-        return now - grant.last_used_at < timedelta(seconds=tenant.idle_timeout_seconds)
+        return now - last_used < timedelta(seconds=tenant.idle_timeout_seconds)
     return True
 
 

@@ -120,7 +120,7 @@ class Grant(TenantScoped, db.Model):  # type: ignore[name-defined]
     persistent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     issuer: Mapped[str] = mapped_column(String(300), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # No last-use column: the grant was last used when its current refresh token was issued.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

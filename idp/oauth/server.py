@@ -9,6 +9,7 @@ issuer is the one the request arrived at (`current_route().issuer`).
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -540,15 +541,16 @@ class _AccessTokenView:
 
 
 class _RefreshTokenView:
-    def __init__(self, grant: Grant, client_id: str) -> None:
+    def __init__(self, grant: Grant, issued_at: datetime, client_id: str) -> None:
         self.grant = grant
+        self.issued_at = issued_at
         self.client_id = client_id
 
     def check_client(self, client: OAuthClient) -> bool:
         return client.model.id == self.grant.client_pk
 
     def is_expired(self) -> bool:
-        return not grant_service.grant_is_live(current_tenant(), self.grant)
+        return not grant_service.grant_is_live(current_tenant(), self.grant, self.issued_at)
 
     def is_revoked(self) -> bool:
         return self.grant.revoked_at is not None
@@ -570,11 +572,12 @@ def find_token(token_string: str) -> _AccessTokenView | _RefreshTokenView | None
     access = tokens.verify_access_token(tenant, token_string, tenant_issuers(tenant))
     if access is not None:
         return _AccessTokenView(access)
-    grant = grant_service.find_grant_of_refresh_token(tenant, token_string)
-    if grant is None:
+    found = grant_service.find_grant_of_refresh_token(tenant, token_string)
+    if found is None:
         return None
+    grant, issued_at = found
     client = db.session.get(Client, grant.client_pk)
-    return _RefreshTokenView(grant, client.client_id if client else "")
+    return _RefreshTokenView(grant, issued_at, client.client_id if client else "")
 
 
 def tenant_issuers(tenant: Tenant) -> list[str]:

@@ -185,16 +185,32 @@ def test_a_refresh_token_of_a_revoked_grant_is_refused(app: Flask, client: Flask
     assert _refresh(client, rp, first["refresh_token"]).get_json()["error"] == "invalid_grant"
 
 
-def test_a_refresh_renews_the_grant_in_the_database(app: Flask, client: FlaskClient, rp: RP) -> None:
+def test_a_refresh_slides_the_idle_timer_without_writing_to_the_grant(app: Flask, client: FlaskClient, rp: RP) -> None:
+    from sqlalchemy import event
+
     from idp.db import db
-    from idp.oauth.models import Grant
 
     first = _tokens(client, rp)
-    app.extensions["idp.clock"].advance(timedelta(minutes=30))
-    assert _refresh(client, rp, first["refresh_token"]).status_code == 200
-    db.session.expire_all()
-    grant = Grant.query.one()
-    assert grant.last_used_at - grant.created_at >= timedelta(minutes=30)
+    app.extensions["idp.clock"].advance(timedelta(minutes=50))
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(" ".join(statement.split()).upper())
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        second = _refresh(client, rp, first["refresh_token"]).get_json()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert "refresh_token" in second
+    assert not [s for s in statements if s.startswith("UPDATE GRANTS")], "the grant row is not rewritten"
+    # The idle timer now runs from this refresh, for the token endpoint and introspection alike.
+    app.extensions["idp.clock"].advance(timedelta(minutes=59))
+    introspect = {"token": second["refresh_token"]}
+    assert client.post(f"{rp.prefix}/introspect", data=introspect, headers=rp.basic).get_json()["active"] is True
+    app.extensions["idp.clock"].advance(timedelta(minutes=2))
+    assert client.post(f"{rp.prefix}/introspect", data=introspect, headers=rp.basic).get_json() == {"active": False}
+    assert _refresh(client, rp, second["refresh_token"]).get_json()["error"] == "invalid_grant"
 
 
 def test_refresh_cannot_widen_scope(client: FlaskClient, rp: RP) -> None:
