@@ -31,7 +31,8 @@ from idp.tenancy.service import find_tenant
 
 TENANT_CACHE_SECONDS = 5
 EXTENSION = "idp.tenant_cache"
-_COLUMNS = tuple(attr.key for attr in Tenant.__mapper__.column_attrs)
+_MAPPER = Tenant.__mapper__
+_COLUMNS = tuple(attr.key for attr in _MAPPER.column_attrs)
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,16 @@ def cached_tenant(account: str) -> Tenant | None:
         if tenant is not None:
             cache.put(tenant, now)
         return tenant
-    existing = db.session.identity_map.get(db.session.identity_key(Tenant, values["id"]))
+    session = db.session()  # the request's own session, looked up once
+    existing = session.identity_map.get(_MAPPER.identity_key_from_primary_key((values["id"],)))
     if existing is not None:
         return existing  # this session already holds the row
-    tenant = Tenant(**values)
+    # The mapped __init__ would replay every column through attribute events and defaults; the
+    # values are a loaded row's, so set them as a load does and mark them committed.
+    tenant = _MAPPER.class_manager.new_instance()
+    tenant.__dict__.update(values)
     make_transient_to_detached(tenant)  # as if just loaded: persistent once added, nothing to flush
-    db.session.add(tenant)
+    session.add(tenant)
     return tenant
 
 

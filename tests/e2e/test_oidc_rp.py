@@ -15,6 +15,7 @@ import http.client
 import json
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -347,6 +348,19 @@ def test_a_back_end_reuses_one_connection_for_its_token_requests(live: Live) -> 
         assert sockets[0] is not None and all(sock is sockets[0] for sock in sockets), "one TCP connection"
     finally:
         connection.close()
+
+
+def test_the_access_log_has_each_request_but_never_its_query_string(live: Live) -> None:
+    hint = f"someone.{secrets.token_hex(4)}@example.com"
+    response = requests.get(f"{live.issuer}/authorize", params={"login_hint": hint, "client_id": "nobody"}, timeout=10)
+    assert response.status_code == 400  # an unknown client: an error page, never a redirect
+    line = f'"GET /a/{ACCOUNT}/authorize HTTP/1.1" 400 '
+    deadline = time.monotonic() + 5
+    while line not in live.server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = live.server.log()
+    assert line in log, log[-2000:]
+    assert hint not in log and "login_hint" not in log, "query strings carry personal data and credentials"
 
 
 def test_end_session(live: Live) -> None:
