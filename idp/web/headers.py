@@ -10,16 +10,27 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+EVERY_RESPONSE = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+
+
 def add_security_headers(response: Response) -> Response:
+    """Each header unless the view set its own; the set present is read once, not per header."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    present = {key.lower() for key, _ in headers.items()}
+    wanted = list(EVERY_RESPONSE)
     if response.mimetype == "text/html":
         # Pages carry CSRF tokens and personal data: never cache them anywhere.
-        headers.setdefault("Cache-Control", "no-store")
-    if current_app.config["IDP"].public_scheme == "https":
-        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        wanted.append(("Cache-Control", "no-store"))
+    if current_app.config["IDP"].secure_cookies:  # served over https
+        wanted.append(HSTS)
+    for key, value in wanted:
+        if key.lower() not in present:
+            headers.add(key, value)
     return response
