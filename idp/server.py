@@ -78,6 +78,7 @@ def run(*, host: str, port: int, workers: int) -> None:
         "graceful_timeout": 10,
         "limit_request_line": 8190,
         "forwarded_allow_ips": "127.0.0.1,::1",
+        "control_socket_disable": True,  # no `gunicornc` socket: signals are the interface
         "post_worker_init": _start_background,
         "worker_exit": _stop_background,
     }

@@ -60,7 +60,9 @@ def _server_env(database_url: str, port: int, workdir: Path) -> dict[str, str]:
         IDP_MAIL_OUTBOX=str(workdir / "outbox"),  # = IdpServer.outbox
         IDP_LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
+        HOME=str(workdir),  # nothing of the server's may land in the real home (see test_oidc_rp)
     )
+    env.pop("XDG_RUNTIME_DIR", None)
     return env
 
 

@@ -363,6 +363,14 @@ def test_the_access_log_has_each_request_but_never_its_query_string(live: Live) 
     assert hint not in log and "login_hint" not in log, "query strings carry personal data and credentials"
 
 
+def test_serve_opens_no_control_socket(live: Live) -> None:
+    """gunicorn's runtime control socket would let any local process of the same user resize or stop
+    the server, and every `idp serve` on a machine would fight over one path: it stays off."""
+    home = live.server.log_path.parent
+    assert not (home / ".gunicorn").exists()
+    assert "Control socket" not in live.server.log()
+
+
 def test_end_session(live: Live) -> None:
     signed = _sign_in(live)
     doc = live.discovery()
