@@ -4,7 +4,7 @@ Workers are gunicorn's `gthread` class with a single request thread: one request
 worker process, like `sync`, but HTTP/1.1 keep-alive works, so a relying party's back end (or a
 proxy) reuses its connection instead of paying a TCP connect and a new accept per token request.
 More request threads per worker measured slower on this CPU-bound path (they contend for the
-GIL); scale with `--workers` (bench/RESULTS.md).
+GIL); scale with `--workers` (docs/decisions/gthread-keep-alive-workers.md).
 """
 
 from __future__ import annotations
