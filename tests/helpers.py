@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from idp.accounts.models import User
 from idp.accounts.service import create_user
@@ -15,6 +18,21 @@ from idp.tenancy.service import create_tenant
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@contextmanager
+def statements_run() -> Iterator[list[str]]:
+    """Every SQL statement sent while the block runs, whitespace folded and upper-cased."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        seen.append(" ".join(statement.split()).upper())
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def make_tenant(account: str = "acme", name: str = "Acme Swim School", **settings: Any) -> Tenant:

@@ -186,22 +186,12 @@ def test_a_refresh_token_of_a_revoked_grant_is_refused(app: Flask, client: Flask
 
 
 def test_a_refresh_slides_the_idle_timer_without_writing_to_the_grant(app: Flask, client: FlaskClient, rp: RP) -> None:
-    from sqlalchemy import event
-
-    from idp.db import db
+    from tests.helpers import statements_run
 
     first = _tokens(client, rp)
     app.extensions["idp.clock"].advance(timedelta(minutes=50))
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        statements.append(" ".join(statement.split()).upper())
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_run() as statements:
         second = _refresh(client, rp, first["refresh_token"]).get_json()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
     assert "refresh_token" in second
     assert not [s for s in statements if s.startswith("UPDATE GRANTS")], "the grant row is not rewritten"
     # The idle timer now runs from this refresh, for the token endpoint and introspection alike.

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,13 +10,12 @@ from typing import Any
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from idp.cli import main
 from idp.db import db
 from idp.tenancy.cache import TENANT_CACHE_SECONDS
 from idp.tenancy.service import apply_settings, find_tenant, rename_tenant
-from tests.helpers import make_tenant
+from tests.helpers import make_tenant, statements_run
 
 
 def _title(client: FlaskClient, account: str) -> str:
@@ -41,32 +38,20 @@ def _another_process(config: Any, tmp_path: Path, *args: str) -> None:
     db.session.expire_all()
 
 
-@contextmanager
-def _tenant_selects(app: Flask) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "FROM tenants" in statement:
-            seen.append(statement)
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+def _tenant_selects(statements: list[str]) -> int:
+    return sum(1 for s in statements if s.startswith("SELECT") and "FROM TENANTS" in s)
 
 
 def test_a_served_tenant_is_read_once_per_bound(app: Flask, client: FlaskClient) -> None:
     make_tenant()
-    with _tenant_selects(app) as selects:
+    with statements_run() as statements:
         assert "Acme Swim School" in _title(client, "acme")
-        assert len(selects) == 1
+        assert _tenant_selects(statements) == 1
         _title(client, "acme")
-        assert len(selects) == 1, "the second request is served from the cache"
+        assert _tenant_selects(statements) == 1, "the second request is served from the cache"
         app.extensions["idp.clock"].advance(timedelta(seconds=TENANT_CACHE_SECONDS + 1))
         _title(client, "acme")
-        assert len(selects) == 2, "after the bound the row is read again"
+        assert _tenant_selects(statements) == 2, "after the bound the row is read again"
 
 
 def test_a_change_by_another_process_is_seen_within_the_bound(
