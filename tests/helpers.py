@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,24 @@ from idp.tenancy.service import create_tenant
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def cli_in_another_process(config: Any, *args: str) -> str:
+    """`idp ARGS` with its own app, as an operator runs it: the test app's caches are not told."""
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    env = {
+        "IDP_DATABASE_URL": config.database_url,
+        "IDP_MASTER_KEY": base64.urlsafe_b64encode(config.master_key).decode(),
+        "IDP_PUBLIC_URL": "http://localhost",
+        "IDP_BASE_DOMAIN": "localhost",
+    }
+    result = CliRunner().invoke(main, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    return result.output
 
 
 @contextmanager

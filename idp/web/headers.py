@@ -28,7 +28,7 @@ def add_security_headers(response: Response) -> Response:
     if response.mimetype == "text/html":
         # Pages carry CSRF tokens and personal data: never cache them anywhere.
         wanted.append(("Cache-Control", "no-store"))
-    if current_app.config["IDP"].secure_cookies:  # served over https
+    if current_app.config["IDP"].public_scheme == "https":
         wanted.append(HSTS)
     for key, value in wanted:
         if key.lower() not in present:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 from typing import Any
 
-from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from joserfc import jws, jwt
 from joserfc.jwk import KeySet
 
-from idp.cli import main
 from idp.db import db
 from idp.signing.service import ACTIVE_KEY_CACHE_SECONDS, active_key, published_keys
-from tests.helpers import make_tenant
+from tests.helpers import cli_in_another_process, make_tenant
 from tests.oauth.helpers import RP, make_rp
 
 
@@ -39,16 +36,7 @@ def _published_kids(client: FlaskClient, rp: RP) -> set[str]:
 
 
 def _rotate_in_another_process(config: Any, account: str) -> None:
-    """`idp keys rotate` with its own app, as an operator runs it: this app's cache is not told."""
-    env = {
-        "IDP_DATABASE_URL": config.database_url,
-        "IDP_MASTER_KEY": base64.urlsafe_b64encode(config.master_key).decode(),
-        "IDP_PUBLIC_URL": "http://localhost",
-        "IDP_BASE_DOMAIN": "localhost",
-    }
-    result = CliRunner().invoke(main, ["keys", "rotate", "--tenant", account], env=env)
-    assert result.exit_code == 0, result.output
-    db.session.expire_all()
+    cli_in_another_process(config, "keys", "rotate", "--tenant", account)
 
 
 def test_rotation_by_another_process_signs_with_the_new_key_within_the_bound(

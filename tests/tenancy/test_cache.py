@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp.cli import main
 from idp.db import db
 from idp.tenancy.cache import TENANT_CACHE_SECONDS
 from idp.tenancy.service import apply_settings, find_tenant, rename_tenant
-from tests.helpers import make_tenant, statements_run
+from tests.helpers import cli_in_another_process, make_tenant, statements_run
 
 
 def _title(client: FlaskClient, account: str) -> str:
@@ -23,19 +20,6 @@ def _title(client: FlaskClient, account: str) -> str:
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     return html.split("<title>", 1)[1].split("</title>", 1)[0]
-
-
-def _another_process(config: Any, tmp_path: Path, *args: str) -> None:
-    """The CLI with its own app, as an operator runs it: this app's cache is not told."""
-    env = {
-        "IDP_DATABASE_URL": config.database_url,
-        "IDP_MASTER_KEY": base64.urlsafe_b64encode(config.master_key).decode(),
-        "IDP_PUBLIC_URL": "http://localhost",
-        "IDP_BASE_DOMAIN": "localhost",
-    }
-    result = CliRunner().invoke(main, list(args), env=env)
-    assert result.exit_code == 0, result.output
-    db.session.expire_all()
 
 
 def _tenant_selects(statements: list[str]) -> int:
@@ -61,7 +45,7 @@ def test_a_change_by_another_process_is_seen_within_the_bound(
     assert "Acme Swim School" in _title(client, "acme")
     tenant_file = tmp_path / "acme.toml"
     tenant_file.write_text('account = "acme"\nname = "Acme Aquatics"\n[settings]\nidle_timeout_seconds = 900\n')
-    _another_process(config, tmp_path, "tenant", "apply", str(tenant_file))
+    cli_in_another_process(config, "tenant", "apply", str(tenant_file))
 
     assert "Acme Swim School" in _title(client, "acme"), "within the bound the old row may still answer"
     app.extensions["idp.clock"].advance(timedelta(seconds=TENANT_CACHE_SECONDS + 1))
@@ -77,9 +61,9 @@ def test_a_change_in_this_process_takes_effect_at_once(app: Flask, client: Flask
     assert "Acme Aquatics" in _title(client, "acme")
 
 
-def test_an_unknown_account_is_not_cached(app: Flask, client: FlaskClient, config: Any, tmp_path: Path) -> None:
+def test_an_unknown_account_is_not_cached(app: Flask, client: FlaskClient, config: Any) -> None:
     assert client.get("/a/newcomer/login").status_code == 404
-    _another_process(config, tmp_path, "tenant", "create", "newcomer", "--name", "Newcomer Gym")
+    cli_in_another_process(config, "tenant", "create", "newcomer", "--name", "Newcomer Gym")
     assert "Newcomer Gym" in _title(client, "newcomer"), "a tenant created elsewhere answers at once"
 
 
