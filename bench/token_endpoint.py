@@ -24,8 +24,8 @@ the PostgreSQL backends of the benchmark database, wrk itself (rusage) and the w
 grants per server CPU-second ("per core") can be compared with the targets even though the load
 generator shares the machine's cores.
 
-gunicorn's sync workers answer `Connection: close`, so wrk reconnects for every request; that is
-how `idp serve` behaves for any client, and the connect time is not part of wrk's latency.
+`idp serve` keeps HTTP/1.1 connections alive (gthread workers, one request thread each), so each
+wrk connection is reused for its requests, as a relying party's HTTP pool reuses its own.
 """
 
 from __future__ import annotations
