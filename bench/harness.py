@@ -175,7 +175,7 @@ def running_server(env: dict[str, str], port: int, workers: int, log: Path) -> I
         _wait_until_up(server, workers)
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)  # gunicorn: graceful stop of master and workers
+        process.send_signal(signal.SIGTERM)  # graceful: the server stops its workers, then itself
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

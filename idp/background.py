@@ -46,7 +46,7 @@ class PeriodicJob(threading.Thread):
                 db.session.remove()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Finish the pass in hand, then return (gunicorn's graceful timeout is longer)."""
+        """Finish the pass in hand, then return (a worker gets 10 s after SIGTERM: idp.server)."""
         self._stopping.set()
         self._wake.set()
         self.join(timeout)

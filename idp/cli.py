@@ -406,7 +406,7 @@ def logout_deliver_pending(as_json: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the production WSGI server (gunicorn)."""
+    """Run the production HTTP server (Granian, one worker process per core)."""
     from idp.server import run
 
     try:

@@ -1,101 +1,160 @@
-"""`idp serve`: gunicorn, the production WSGI server, in-process.
+"""`idp serve`: Granian, a Rust HTTP/1.1 server, running the WSGI app in worker processes.
 
-Workers are gunicorn's `gthread` class with a single request thread: one request at a time per
-worker process, like `sync`, but HTTP/1.1 keep-alive works, so a relying party's back end (or a
-proxy) reuses its connection instead of paying a TCP connect and a new accept per token request.
-More request threads per worker measured slower on this CPU-bound path (they contend for the
-GIL); scale with `--workers` (docs/decisions/gthread-keep-alive-workers.md).
+Each worker process answers one request at a time in one Python thread (the work is CPU-bound
+Python: more threads only contend for the GIL); Granian's Rust side parses HTTP, keeps
+connections alive and writes responses outside the GIL. Scale with `--workers`, one per core.
+Measured against gunicorn's gthread workers on the token endpoint, it takes a quarter to a third
+less CPU per grant (docs/decisions/granian-server.md, bench/RESULTS.md).
+
+In each worker, after it forks, `worker_app` builds the Flask app, starts the periodic jobs
+(mail, back-channel logout) and wraps the app in the access log.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing.util
+import os
 import time
-from datetime import timedelta
+from collections.abc import Callable, Iterable
 from typing import Any
-
-from gunicorn.app.base import BaseApplication
-from gunicorn.glogging import Logger
+from urllib.parse import quote
 
 from idp.app import create_app
-from idp.config import load_config
+from idp.config import Config, load_config
 
-# How long an idle kept-alive connection stays open (gunicorn's default is 2 s).
-KEEPALIVE_SECONDS = 5
+# Idle kept-alive connections, and clients that are slow to send their headers, are cut after this.
+HEADER_READ_TIMEOUT_MS = 5000
+# A worker still busy this long after SIGTERM is killed.
+SHUTDOWN_GRACE_SECONDS = 10
+# Request line and headers together; the body limit is Flask's MAX_CONTENT_LENGTH.
+MAX_HEADER_BUFFER = 16 * 1024
+
+# The settings read by the serving process, handed to workers across fork; None before `run`.
+_config: Config | None = None
+
+access_log = logging.getLogger("idp.access")
 
 
-class AccessLog(Logger):
-    """gunicorn's logger with a fixed, lean access line that leaves the query string out.
+class AccessLog:
+    """One lean line per request, never the query string:
+    `127.0.0.1 - - [01/Dec/2026:09:24:13 +0000] "POST /a/acme/token HTTP/1.1" 200 612 2.9ms "curl/8.5"`.
 
     Query strings here carry personal data and credentials (`login_hint`, `id_token_hint`, `state`,
-    a code on a callback), so the line has the path only:
-    `127.0.0.1 - - [01/Dec/2026:09:24:13 +0000] "POST /a/acme/token HTTP/1.1" 200 612 2.9ms "curl/8.5"`.
-    gunicorn's own formatter builds a dictionary of every header and environ entry for each
-    request; this line costs a small fraction of it (bench/RESULTS.md).
+    a code on a callback), so the line has the path only. The path is the one received (the tenant
+    router rewrites PATH_INFO), percent-encoded again so no control character or quote reaches
+    the log.
     """
 
-    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
-        if not self.access_log_enabled:
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = time.perf_counter()
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        seen: list[Any] = []
+
+        def recording_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen[:] = (status, headers)
+            return start_response(status, headers, exc_info)
+
+        try:
+            body = self.app(environ, recording_start_response)
+        except BaseException:
+            self._line(environ, path, "500", "-", started)
+            raise
+        status, headers = seen if seen else ("500", [])
+        length = next((value for name, value in headers if name.lower() == "content-length"), "-")
+        self._line(environ, path, status.split(None, 1)[0], length, started)
+        return body
+
+    @staticmethod
+    def _line(environ: dict[str, Any], path: str, status: str, length: str, started: float) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
             return
-        status = str(resp.status).split(None, 1)[0]
-        sent = getattr(resp, "sent", None)
-        agent = environ.get("HTTP_USER_AGENT", "-").replace('"', "'")
-        # The request target as received (PATH_INFO is rewritten by the tenant router), undecoded
-        # so no escaped control character reaches the log, and cut before the query.
-        path = environ.get("RAW_URI", "-").split("?", 1)[0]
-        self.access_log.info(
+        agent = environ.get("HTTP_USER_AGENT", "-").replace('"', "'").replace("\\", "/")
+        access_log.info(
             '%s - - %s "%s %s %s" %s %s %.1fms "%s"',
             environ.get("REMOTE_ADDR", "-"), time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
-            environ.get("REQUEST_METHOD", "-"), path, environ.get("SERVER_PROTOCOL", "-"),
-            status, sent if sent is not None else "-", request_time.total_seconds() * 1000, agent,
+            environ.get("REQUEST_METHOD", "-"), _printable(path), environ.get("SERVER_PROTOCOL", "-"),
+            status, length, (time.perf_counter() - started) * 1000, _printable(agent),
         )
 
 
-class PortcullisServer(BaseApplication):
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        self.config_checked = load_config()  # fail here, with the setting's name, not in a worker
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return create_app(self.config_checked)
+def _printable(text: str) -> str:
+    """`text` with every control character, space and quote percent-encoded (WSGI strings are
+    latin-1 decoded bytes, so this gives back the bytes as received, escaped)."""
+    return quote(text, safe="/:@!$&'()*+,;=-._~%?", encoding="latin-1", errors="backslashreplace")
 
 
-def run(*, host: str, port: int, workers: int) -> None:
-    options = {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": 1,
-        "keepalive": KEEPALIVE_SECONDS,
-        "accesslog": "-",
-        "logger_class": AccessLog,
-        "errorlog": "-",
-        "timeout": 30,
-        "graceful_timeout": 10,
-        "limit_request_line": 8190,
-        "forwarded_allow_ips": "127.0.0.1,::1",
-        "control_socket_disable": True,  # no `gunicornc` socket: signals are the interface
-        "post_worker_init": _start_background,
-        "worker_exit": _stop_background,
-    }
-    PortcullisServer(options).run()
+def worker_app() -> Any:
+    """Granian's factory, called in each worker process after it forked."""
+    config = _config or load_config()
+    _forget_settings_environment()
+    app = create_app(config)
+    _start_background(app)
+    return AccessLog(app)
 
 
-def _start_background(worker: Any) -> None:
-    """gunicorn hook, in each worker after it forked: deliver mail and back-channel logouts."""
+def _forget_settings_environment() -> None:
+    """Granian copies the process environment into every request's WSGI environ; the master key
+    and database URL have no business there. Settings were read into `Config` already."""
+    for name in [name for name in os.environ if name.startswith("IDP_")]:
+        del os.environ[name]
+
+
+def _start_background(app: Any) -> None:
+    """Deliver mail and back-channel logouts from this worker; stop them when it exits."""
     from idp.mail.worker import start_sender
     from idp.oauth.backchannel import start_delivery
 
-    worker.mail_sender = start_sender(worker.wsgi)
-    worker.logout_delivery = start_delivery(worker.wsgi)
+    for job in (start_sender(app), start_delivery(app)):
+        multiprocessing.util.Finalize(job, job.stop, exitpriority=10)
 
 
-def _stop_background(server: Any, worker: Any) -> None:
-    for name in ("mail_sender", "logout_delivery"):
-        thread = getattr(worker, name, None)
-        if thread is not None:
-            thread.stop()
+def _logging_config(config: Config) -> dict[str, Any]:
+    """Granian's own events look like the application's log (idp.app) and go to standard error with
+    it; the access log has its own lines, on standard output."""
+    return {
+        "formatters": {
+            "generic": {"()": "logging.Formatter", "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+            "access": {"()": "logging.Formatter", "fmt": "%(message)s"},
+        },
+        "handlers": {
+            "console": {"formatter": "generic", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+            "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+        },
+        "loggers": {
+            "_granian": {"handlers": ["console"], "level": config.log_level, "propagate": False},
+            "idp.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+def run(*, host: str, port: int, workers: int) -> None:
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    global _config
+    _config = load_config()  # fail here, with the setting's name, not in a worker
+    Server(
+        "idp.server:worker_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=1,
+        runtime_threads=1,
+        http=HTTPModes.http1,
+        websockets=False,
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS, keep_alive=True,
+                                     max_buffer_size=MAX_HEADER_BUFFER),
+        log_level=LogLevels(_config.log_level.lower()),
+        log_dictconfig=_logging_config(_config),
+        log_access=False,  # our AccessLog: Granian's line carries the decoded path unescaped
+        respawn_failed_workers=True,
+        workers_kill_timeout=SHUTDOWN_GRACE_SECONDS,
+    ).serve()

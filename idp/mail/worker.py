@@ -1,4 +1,4 @@
-"""The sender thread inside `idp serve`: one per gunicorn worker, started after the worker
+"""The sender thread: one in each `idp serve` worker process, started after the worker
 forks (threads do not survive a fork) and stopped when the worker exits.
 
 Several workers and nodes each running one is safe: senders claim rows atomically

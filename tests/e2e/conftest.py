@@ -60,7 +60,7 @@ def _server_env(database_url: str, port: int, workdir: Path) -> dict[str, str]:
         IDP_MAIL_OUTBOX=str(workdir / "outbox"),  # = IdpServer.outbox
         IDP_LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
-        HOME=str(workdir),  # nothing of the server's may land in the real home (see test_oidc_rp)
+        HOME=str(workdir),  # nothing of the server's may land in the real home
     )
     env.pop("XDG_RUNTIME_DIR", None)
     return env
@@ -115,7 +115,7 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], server: IdpServer) -> 
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
-    process.send_signal(signal.SIGTERM)  # gunicorn: graceful shutdown of the arbiter and its workers
+    process.send_signal(signal.SIGTERM)  # graceful: the server stops its workers, then itself
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:

@@ -13,11 +13,16 @@ import hashlib
 import html
 import http.client
 import json
+import os
 import re
 import secrets
+import signal
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -29,7 +34,8 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jws, jwt
 from joserfc.jwk import KeySet
 
-from tests.e2e.conftest import _free_port, _idp, _server_env, delete_tenants, serving
+from idp.server import SHUTDOWN_GRACE_SECONDS
+from tests.e2e.conftest import IDP, _free_port, _idp, _server_env, _wait_until_healthy, delete_tenants, serving
 from tests.e2e.support import IdpServer
 
 pytestmark = pytest.mark.e2e
@@ -363,12 +369,32 @@ def test_the_access_log_has_each_request_but_never_its_query_string(live: Live) 
     assert hint not in log and "login_hint" not in log, "query strings carry personal data and credentials"
 
 
-def test_serve_opens_no_control_socket(live: Live) -> None:
-    """gunicorn's runtime control socket would let any local process of the same user resize or stop
-    the server, and every `idp serve` on a machine would fight over one path: it stays off."""
-    home = live.server.log_path.parent
-    assert not (home / ".gunicorn").exists()
-    assert "Control socket" not in live.server.log()
+def test_serve_stops_at_sigterm_with_its_workers(database_url: str, tmp_path: Path) -> None:
+    """SIGTERM to `idp serve` (what systemd or a container runtime sends) ends the server and
+    every worker process within the grace period, and the port is free again."""
+    port = _free_port()
+    server = IdpServer(port=port, log_path=tmp_path / "server.log", database_url=database_url)
+    env = _server_env(database_url, port, tmp_path)
+    with server.log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [str(IDP), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        _wait_until_healthy(process, server)
+        workers = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+        assert len(workers) == 2, server.log()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=SHUTDOWN_GRACE_SECONDS + 5) == 0, server.log()
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "a worker outlived the server"
+        with socket.socket() as sock:  # no listener is left (TIME_WAIT connections may be)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def test_end_session(live: Live) -> None:
