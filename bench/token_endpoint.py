@@ -1,5 +1,5 @@
 """Token-endpoint benchmark: client_credentials and refresh_token grants/s and p50/p99 latency
-against a running `idp serve`, over loopback, at 1 and 2 gunicorn workers, on SQLite and
+against a running `idp serve`, over loopback, at 1 and 2 worker processes, on SQLite and
 PostgreSQL. Results and machine details go in bench/RESULTS.md (by hand, from this output).
 
     make bench                                  # everything, defaults below
@@ -19,12 +19,12 @@ Load comes from `wrk` (Debian package `wrk`), an epoll C client with Lua scripts
   token, code exchange), one sign-in per grant, a fresh pool for the warm-up and for the run.
 
 Every response is checked (200 with an access token; for refresh, a new refresh token); a run
-with any failure is reported as invalid. CPU is read from /proc: the gunicorn master and workers,
+with any failure is reported as invalid. CPU is read from /proc: the server process and its workers,
 the PostgreSQL backends of the benchmark database, wrk itself (rusage) and the whole machine, so
 grants per server CPU-second ("per core") can be compared with the targets even though the load
 generator shares the machine's cores.
 
-`idp serve` keeps HTTP/1.1 connections alive (gthread workers, one request thread each), so each
+`idp serve` keeps HTTP/1.1 connections alive (Granian workers, one Python request thread each), so each
 wrk connection is reused for its requests, as a relying party's HTTP pool reuses its own.
 """
 
@@ -124,11 +124,12 @@ class Result:
     p99_ms: float
     max_ms: float
     failures: int
-    server_cpu_s: float  # gunicorn master + workers
+    server_cpu_s: float  # `idp serve` and its worker processes
     db_cpu_s: float  # PostgreSQL backends of the benchmark database (0 for SQLite: in-process)
     wrk_cpu_s: float
     machine_cpu_s: float  # every process on the machine, all cores
     grants_per_server_core: float  # grants / (server + db CPU seconds)
+    grants_per_idp_core: float = 0.0  # grants / server CPU seconds: how Keycloak's sizing counts (RESULTS.md)
     sample_failure: str = ""
     loadavg_before: str = ""  # 1-minute load before the run: other work on the machine skews results
     rsa_sign_ms_after: float = 0.0  # one RSA-2048 signature right after the run: the machine's speed then
@@ -141,7 +142,7 @@ class Result:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.token_endpoint", description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--workers", default="1,2", help="comma-separated gunicorn worker counts")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker process counts")
     parser.add_argument("--grants", default="client_credentials,refresh_token")
     parser.add_argument("--duration", type=int, default=15, help="seconds measured per run")
     parser.add_argument("--warmup", type=int, default=4, help="seconds of warm-up before each run")
@@ -240,6 +241,7 @@ def run_grant(wrk: str, server: harness.Server, backend: harness.Backend, seed: 
         server_cpu_s=round(server_s, 2), db_cpu_s=round(db_s, 2), wrk_cpu_s=round(wrk_s, 2),
         machine_cpu_s=round(machine_cpu, 2),
         grants_per_server_core=round(stats["ok"] / (server_s + db_s), 1) if server_s + db_s else 0.0,
+        grants_per_idp_core=round(stats["ok"] / server_s, 1) if server_s else 0.0,
         sample_failure=stats.get("sample", ""), loadavg_before=loadavg,
         rsa_sign_ms_after=round(harness.rsa_sign_ms(), 3),
     )
@@ -267,37 +269,44 @@ def row(r: Result) -> str:
     return (f"{r.backend:<10} workers={r.workers} {r.grant:<18} {r.grants_per_s:7.1f} grants/s  "
             f"p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  cpu: server {r.server_cpu_s:.1f}s "
             f"db {r.db_cpu_s:.1f}s wrk {r.wrk_cpu_s:.1f}s machine {r.machine_cpu_s:.1f}s  "
-            f"{r.grants_per_server_core:.0f} grants/server-core-s  load {r.loadavg_before}  "
+            f"{r.grants_per_server_core:.0f} grants/server-core-s ({r.grants_per_idp_core:.0f} without db)  "
+            f"load {r.loadavg_before}  "
             f"rsa {r.rsa_sign_ms_after:.2f} ms{flag}")
 
 
 def table(results: list[Result]) -> str:
     lines = [
         "| database | workers | grant | grants/s | p50 ms | p90 ms | p99 ms | failures | server CPU s | DB CPU s "
-        "| wrk CPU s | machine CPU s (of 2×duration) | grants per server core-second | load before "
-        "| RSA sign ms after |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| wrk CPU s | machine CPU s (of 2×duration) | grants per server core-second | of which IdP only "
+        "| load before | RSA sign ms after |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r.backend} | {r.workers} | {r.grant} | {r.grants_per_s:.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} "
             f"| {r.p99_ms:.1f} | {r.failures} | {r.server_cpu_s:.1f} | {r.db_cpu_s:.1f} | {r.wrk_cpu_s:.1f} "
-            f"| {r.machine_cpu_s:.1f} / {2 * r.duration_s:.0f} | {r.grants_per_server_core:.0f} | {r.loadavg_before} "
+            f"| {r.machine_cpu_s:.1f} / {2 * r.duration_s:.0f} | {r.grants_per_server_core:.0f} "
+            f"| {r.grants_per_idp_core:.0f} | {r.loadavg_before} "
             f"| {r.rsa_sign_ms_after:.2f} |"
         )
     return "\n".join(lines)
 
 
 def verdict(results: list[Result]) -> str:
+    """The target read both ways: CPU of `idp serve` alone (how Keycloak's sizing, the issue's yardstick,
+    counts: its database is sized apart) and of `idp serve` plus its PostgreSQL backends."""
     out = [f"targets: >= {TARGET_PER_CORE} grants/s per CPU core on PostgreSQL"]
     for grant in ("client_credentials", "refresh_token"):
         pg = [r for r in results if r.backend == "postgresql" and r.grant == grant and r.valid]
         if not pg:
             continue
-        best = max(pg, key=lambda r: r.grants_per_server_core)
-        met = "met" if best.grants_per_server_core >= TARGET_PER_CORE else "NOT met"
-        out.append(f"  {grant}: best {best.grants_per_server_core:.0f} grants per server core-second "
-                   f"({best.workers} worker(s), {best.grants_per_s:.0f} grants/s) - {met}")
+        for label, figure in (("idp serve CPU only", lambda r: r.grants_per_idp_core),
+                              ("idp serve + PostgreSQL CPU", lambda r: r.grants_per_server_core)):
+            best = max(pg, key=figure)
+            met = "met" if figure(best) >= TARGET_PER_CORE else "NOT met"
+            out.append(f"  {grant}, {label}: best {figure(best):.0f} grants per core-second "
+                       f"({best.workers} worker(s), {best.grants_per_s:.0f} grants/s) - {met}")
     return "\n".join(out)
 
 
