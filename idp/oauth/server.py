@@ -231,7 +231,8 @@ class TokenIssuing:
             "expires_in": tokens.ACCESS_TOKEN_LIFETIME, "scope": scope,
         }
         if include_refresh_token and grant is not None:
-            token["refresh_token"] = grant_service.issue_refresh_token(tenant, grant)
+            stored: str | None = getattr(self.request, "next_refresh_token", None)  # rotated while spent
+            token["refresh_token"] = stored or grant_service.issue_refresh_token(tenant, grant)
         return token
 
 
@@ -314,11 +315,12 @@ class RefreshTokenGrant(TokenIssuing, grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> Grant | None:
         client: OAuthClient = self.request.client
         try:
-            grant, user = grant_service.spend_refresh_token(current_tenant(), refresh_token, client.model.id)
+            spent = grant_service.spend_refresh_token(current_tenant(), refresh_token, client.model.id)
         except grant_service.GrantError:
             return None
-        self.request.grant_row = grant
-        return _GrantToken(grant, user)  # type: ignore[return-value]
+        self.request.grant_row = spent.grant
+        self.request.next_refresh_token = spent.next_token
+        return _GrantToken(spent.grant, spent.user)  # type: ignore[return-value]
 
     def authenticate_user(self, refresh_token: Any) -> User | None:
         user: User | None = refresh_token.user  # loaded with the grant, in the same statement

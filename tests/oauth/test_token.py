@@ -207,6 +207,48 @@ def test_refresh_cannot_widen_scope(client: FlaskClient, rp: RP) -> None:
     first = _tokens(client, rp, scope="openid")
     response = _refresh(client, rp, first["refresh_token"], scope="openid email")
     assert response.get_json()["error"] == "invalid_scope"
+    # Refused after the token was spent and its successor stored: both are rolled back.
+    assert _refresh(client, rp, first["refresh_token"]).status_code == 200
+
+
+def test_a_refused_refresh_stores_no_successor(app: Flask, client: FlaskClient, rp: RP) -> None:
+    from idp.db import db
+    from idp.oauth.models import Grant, RefreshToken
+
+    first = _tokens(client, rp)
+    tenant = Tenant.query.filter_by(account="acme").one()
+    other = make_rp(tenant, client_name="Other Portal")
+    stored = RefreshToken.query.count()
+    assert _refresh(client, other, first["refresh_token"]).get_json()["error"] == "invalid_grant"
+    app.extensions["idp.clock"].advance(timedelta(minutes=61))  # idled out
+    assert _refresh(client, rp, first["refresh_token"]).get_json()["error"] == "invalid_grant"
+    app.extensions["idp.clock"].advance(timedelta(minutes=-61))
+    for grant in Grant.query.all():
+        grant.revoked_at = app.extensions["idp.clock"].now()
+    db.session.commit()
+    assert _refresh(client, rp, first["refresh_token"]).get_json()["error"] == "invalid_grant"
+    db.session.expire_all()
+    assert RefreshToken.query.count() == stored
+
+
+def test_a_refresh_is_one_statement_after_the_clients_on_postgresql(app: Flask, client: FlaskClient, rp: RP) -> None:
+    """Spend, rotate and load the grant with its person: one round trip on PostgreSQL (data-modifying
+    CTEs); SQLite, which has none, takes three in the same transaction."""
+    from idp.db import db
+    from tests.helpers import statements_run
+
+    first = _tokens(client, rp)
+    back_end = app.test_client()  # a relying party's back end: no browser cookie
+    with statements_run() as statements:
+        assert _refresh(back_end, rp, first["refresh_token"]).status_code == 200
+    shapes = [(s.split(" (")[0].split(" ")[0], s.split(" FROM ")[1].split(" ")[0] if s.startswith("SELECT") else "")
+              for s in statements]
+    if db.engine.dialect.name == "postgresql":
+        assert shapes[0] == ("SELECT", "CLIENTS") and len(statements) == 2
+        assert statements[1].startswith("WITH SPENT AS (UPDATE REFRESH_TOKENS SET SPENT_AT=")
+        assert "INSERT INTO REFRESH_TOKENS" in statements[1] and "LEFT OUTER JOIN USERS" in statements[1]
+    else:
+        assert shapes == [("SELECT", "CLIENTS"), ("UPDATE", ""), ("SELECT", "GRANTS"), ("INSERT", "")], statements
 
 
 def test_two_concurrent_refreshes_of_one_token_exactly_one_wins(app: Flask, client: FlaskClient, rp: RP) -> None:
