@@ -17,6 +17,7 @@ from idp import clock
 from idp.config import PROJECT_ROOT, Config, load_config
 from idp.crypto import Keyring
 from idp.db import db
+from idp.oauth.token_endpoint import TokenEndpoint
 from idp.sessions.web import load_browser_session
 from idp.signing import service as signing
 from idp.tenancy import cache as tenant_cache
@@ -61,7 +62,8 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     errors.init_app(app)
     _register_blueprints(app)
 
-    app.wsgi_app = TenantRouter(app.wsgi_app, config)  # type: ignore[method-assign]
+    token_front = TokenEndpoint(app, app.wsgi_app, max_body=MAX_CONTENT_LENGTH)
+    app.wsgi_app = TenantRouter(token_front, config)  # type: ignore[method-assign]
     if config.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     return app

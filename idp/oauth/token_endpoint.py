@@ -1,0 +1,121 @@
+"""The token endpoint's WSGI front: `POST {issuer}/token` goes to the authorization server without
+Flask's request machinery (docs/decisions/token-endpoint-front.md).
+
+The token endpoint is the busiest address there is, and none of Flask's per-request work is
+needed there: no route to match (the tenant router already resolved it), no browser session,
+no CSRF, no templates. This front builds Authlib's request from the WSGI environ and calls the
+same `Server.create_token_response` as the view in views.py, so every grant, client
+authentication method, check and error is the one implementation. It takes only plain requests
+(POST, a form body of known length, no query string); anything else, and a body that does not
+decode, goes on to Flask, whose view answers it the same way.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from authlib.oauth2.rfc6749.requests import OAuth2Payload
+from flask import Flask, Response, g
+from werkzeug.datastructures import EnvironHeaders
+
+from idp.db import db
+from idp.oauth.server import TenantRequest, authorization_server
+from idp.tenancy.cache import cached_tenant
+from idp.tenancy.middleware import ROUTE_KEY
+from idp.tenancy.routing import Route
+from idp.web.headers import add_security_headers
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger(__name__)
+
+FORM = "application/x-www-form-urlencoded"
+MAX_FIELDS = 50  # a token request has a handful; Werkzeug's form parser would take more, and then 413
+
+
+def settle(response: Response) -> Response:
+    """The token endpoint's transaction rule: a success, and an `invalid_grant` (which may have
+    spent a code or revoked a grant on reuse), commit; any other refusal rolls back."""
+    # Only a failure's body is read back: decoding every issued token again is wasted work.
+    if response.status_code == 200 or (response.get_json(silent=True) or {}).get("error") == "invalid_grant":
+        db.session.commit()  # spent codes and tokens, and revocations on reuse, must stick
+    else:
+        db.session.rollback()
+    return response
+
+
+class FormPayload(OAuth2Payload):
+    """The form parameters: the first value of each for `data`, all of them for `datalist`
+    (Authlib refuses a repeated parameter), as Werkzeug's form gives them to the view."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._datalist: dict[str, list[str]] = {}
+        for key, value in pairs:
+            self._datalist.setdefault(key, []).append(value)
+        self._data = {key: values[0] for key, values in self._datalist.items()}
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        return self._datalist
+
+
+class TokenEndpoint:
+    def __init__(self, app: Flask, fallback: WSGIApplication, max_body: int) -> None:
+        self.app = app
+        self.fallback = fallback
+        self.max_body = max_body
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        route: Route | None = environ.get(ROUTE_KEY)
+        length = self._plain_token_request(environ)
+        if length is None or route is None or route.account is None or route.issuer is None:
+            return self.fallback(environ, start_response)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)  # for Flask, should it get the request after all
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                              max_num_fields=MAX_FIELDS, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            return self.fallback(environ, start_response)
+        with self.app.app_context():
+            tenant = cached_tenant(route.account)
+            if tenant is not None:
+                g.route = route
+                g.tenant = tenant
+                response = add_security_headers(self._token_response(environ, route.issuer + "/token", pairs))
+                return response(environ, start_response)
+        return self.fallback(environ, start_response)  # the unknown-account page
+
+    def _plain_token_request(self, environ: WSGIEnvironment) -> int | None:
+        """The body's length if this front takes the request, else None."""
+        if (environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/token"
+                or environ.get("QUERY_STRING")):
+            return None
+        if environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower() != FORM:
+            return None
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return None
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > self.max_body:
+            return None  # Flask answers 400 or 413
+        return int(length)
+
+    @staticmethod
+    def _token_response(environ: WSGIEnvironment, uri: str, pairs: list[tuple[str, str]]) -> Response:
+        payload = FormPayload(pairs)
+        request = TenantRequest("POST", uri, EnvironHeaders(environ), payload, payload.data, {})
+        try:
+            return settle(authorization_server().create_token_response(request))
+        except Exception:
+            db.session.rollback()
+            log.exception("unhandled error at the token endpoint")
+            return Response('{"error": "server_error"}', status=500, mimetype="application/json")
