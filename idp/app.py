@@ -105,12 +105,17 @@ def _closed_by_server(dbapi_connection: Any, connection_record: Any, connection_
 
     An idle connection has nothing to read; when the server ends it (restart, failover,
     pg_terminate_backend, idle timeout) it sends its last error and closes, so the socket turns
-    readable. A zero-timeout poll sees that without a round trip; the pool then opens a new
-    connection. A peer that vanished without closing is not seen; a ping would hang on it too.
+    readable. A zero-timeout poll sees that without a round trip, and the pool opens a new
+    connection instead (should anything else ever arrive unasked, that costs one reconnect).
+    A peer that vanished without closing is not seen; a ping would hang on it too.
     """
     if not type(dbapi_connection).__module__.startswith("psycopg"):
         return
-    if dbapi_connection.closed or select.select([dbapi_connection.fileno()], [], [], 0)[0]:
+    if dbapi_connection.closed:
+        raise DisconnectionError("the connection is closed")
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    if poller.poll(0):
         raise DisconnectionError("the database server closed this connection")
 
 

@@ -18,13 +18,14 @@ def test_a_connection_the_database_server_ended_is_replaced_before_use(app: Flas
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite runs in-process: no server can end its connections")
     with app.app_context():
+        db.session.remove()
+        db.engine.dispose()  # the pool now holds only the connection opened next
         first = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         db.session.remove()  # back to the pool, idle
         admin = create_engine(database_url)
         try:
             with admin.connect() as conn:
-                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar_one()
                 deadline = time.monotonic() + 5
                 while conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
                                    {"pid": first}).scalar_one() and time.monotonic() < deadline:
