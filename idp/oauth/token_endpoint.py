@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORM = "application/x-www-form-urlencoded"
-MAX_FIELDS = 50  # a token request has a handful; Werkzeug's form parser would take more, and then 413
+MAX_FIELDS = 50  # a token request has a handful; a body with more goes on to Flask and its form limits
 
 
 def settle(response: Response) -> Response:
