@@ -57,6 +57,7 @@ bench: $(STAMP)
 	  echo "installing Debian's wrk, the benchmark's load generator"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } \
 	  || { echo "ERROR: could not install wrk; the benchmark cannot run" >&2; exit 1; }; }
+	@test -x $(BIN)/py-spy || $(BIN)/pip install --quiet 'py-spy>=0.4'  # for bench.profile_live
 	$(BIN)/python -m bench.token_endpoint $(BENCH_ARGS)
 
 clean:

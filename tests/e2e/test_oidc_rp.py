@@ -34,7 +34,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jws, jwt
 from joserfc.jwk import KeySet
 
-from idp.server import SHUTDOWN_GRACE_SECONDS
+from idp.server import MAX_HEADER_BUFFER, SHUTDOWN_GRACE_SECONDS
 from tests.e2e.conftest import IDP, _free_port, _idp, _server_env, _wait_until_healthy, delete_tenants, serving
 from tests.e2e.support import IdpServer
 
@@ -354,6 +354,14 @@ def test_a_back_end_reuses_one_connection_for_its_token_requests(live: Live) -> 
         assert sockets[0] is not None and all(sock is sockets[0] for sock in sockets), "one TCP connection"
     finally:
         connection.close()
+
+
+def test_an_oversized_request_head_is_refused_before_the_app(live: Live) -> None:
+    """Request line and headers are capped at MAX_HEADER_BUFFER: the server answers 431 itself."""
+    big = {"X-Padding": "a" * (MAX_HEADER_BUFFER + 1024)}
+    assert requests.get(f"{live.issuer}/.well-known/openid-configuration", headers=big, timeout=10).status_code == 431
+    fine = {"X-Padding": "a" * (MAX_HEADER_BUFFER // 2)}
+    assert requests.get(f"{live.issuer}/.well-known/openid-configuration", headers=fine, timeout=10).status_code == 200
 
 
 def test_the_access_log_has_each_request_but_never_its_query_string(live: Live) -> None:
