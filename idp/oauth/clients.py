@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select
 
 from idp import clock
 from idp.crypto import constant_time_equals, keyring, random_token
-from idp.db import db
+from idp.db import DriverQuery, column_keys, db, loaded_instance
 from idp.oauth.client_metadata import validate_metadata
 from idp.oauth.models import Client
 from idp.tenancy.models import Tenant
@@ -62,10 +62,23 @@ _CLIENT_OF_TENANT = select(Client).where(
 )
 
 
+# The same lookup through psycopg directly, on PostgreSQL: every token request starts with it.
+_CLIENTS = Client.__table__
+_CLIENT_ROW = DriverQuery(
+    select(*(column for _, column in column_keys(Client))).where(
+        _CLIENTS.c.tenant_id == bindparam("tenant_id"), _CLIENTS.c.client_id == bindparam("client_id")),
+    (Client,),
+)
+
+
 def find_client(tenant: Tenant, client_id: str) -> Client | None:
     if not client_id or len(client_id) > 64:
         return None
-    return db.session.execute(_CLIENT_OF_TENANT, {"tenant_id": tenant.id, "client_id": client_id}).scalar_one_or_none()
+    params = {"tenant_id": tenant.id, "client_id": client_id}
+    if db.session.get_bind().dialect.name == "postgresql":
+        row = _CLIENT_ROW.first(params)
+        return loaded_instance(Client, row[0]) if row is not None and row[0] is not None else None
+    return db.session.execute(_CLIENT_OF_TENANT, params).scalar_one_or_none()
 
 
 def check_client_secret(client: Client, secret: str) -> bool:

@@ -26,7 +26,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from idp import clock
 from idp.accounts.models import User
 from idp.crypto import keyring, random_token
-from idp.db import db, new_id
+from idp.db import DriverQuery, column_keys, db, loaded_instance, new_id
 from idp.oauth.models import AuthorizationCode, Grant, RefreshToken
 from idp.sessions.models import BrowserSession
 from idp.tenancy.models import Tenant
@@ -143,12 +143,14 @@ _NEXT = insert(_TOKENS).from_select(
         bindparam("now", type_=_TOKENS.c.created_at.type),
     ),
 ).cte("next")
-_SPEND_AND_ROTATE = (
-    select(Grant, User)
+_USERS = User.__table__
+_SPEND_AND_ROTATE = DriverQuery(  # sent through psycopg directly: the busiest statement there is
+    select(*(column for _, column in column_keys(Grant)), *(column for _, column in column_keys(User)))
     .select_from(_SPENT)
-    .join(Grant, and_(Grant.id == _SPENT.c.grant_id, Grant.tenant_id == bindparam("tenant")))
-    .outerjoin(User, and_(User.id == Grant.user_id, User.tenant_id == Grant.tenant_id))
-    .add_cte(_NEXT)
+    .join(_GRANTS, and_(_GRANTS.c.id == _SPENT.c.grant_id, _GRANTS.c.tenant_id == bindparam("tenant")))
+    .outerjoin(_USERS, and_(_USERS.c.id == _GRANTS.c.user_id, _USERS.c.tenant_id == _GRANTS.c.tenant_id))
+    .add_cte(_NEXT),
+    (Grant, User),
 )
 
 
@@ -189,14 +191,16 @@ def spend_refresh_token(tenant: Tenant, token: str, client_pk: str) -> SpentRefr
 
 def _spend_and_rotate(tenant: Tenant, token_hash: str, client_pk: str, now: datetime) -> SpentRefreshToken:
     next_token = random_token(32)
-    row = db.session.execute(_SPEND_AND_ROTATE, {
+    row = _SPEND_AND_ROTATE.first({
         "tenant": tenant.id, "hash": token_hash, "client": client_pk, "now": now,
         "idle_cutoff": now - timedelta(seconds=tenant.idle_timeout_seconds),
         "next_id": new_id(), "next_hash": keyring().hash_token(next_token),
-    }).one_or_none()
-    if row is None:
+    })
+    grant_values, user_values = row if row is not None else (None, None)
+    if grant_values is None:
         _refuse_refresh_token(tenant, token_hash, client_pk)
-    return SpentRefreshToken(row[0], row[1], next_token)
+    user = loaded_instance(User, user_values) if user_values is not None else None
+    return SpentRefreshToken(loaded_instance(Grant, grant_values), user, next_token)
 
 
 def _refuse_refresh_token(tenant: Tenant, token_hash: str, client_pk: str) -> NoReturn:

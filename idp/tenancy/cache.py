@@ -22,17 +22,16 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from idp import clock
-from idp.db import db
+from idp.db import loaded_instance
 from idp.tenancy.models import Tenant
 from idp.tenancy.service import find_tenant
 
 TENANT_CACHE_SECONDS = 5
 EXTENSION = "idp.tenant_cache"
-_MAPPER = Tenant.__mapper__
-_COLUMNS = tuple(attr.key for attr in _MAPPER.column_attrs)
+_COLUMNS = tuple(attr.key for attr in Tenant.__mapper__.column_attrs)
 
 
 @dataclass(frozen=True)
@@ -71,17 +70,7 @@ def cached_tenant(account: str) -> Tenant | None:
         if tenant is not None:
             cache.put(tenant, now)
         return tenant
-    session = db.session()  # the request's own session, looked up once
-    existing = session.identity_map.get(_MAPPER.identity_key_from_primary_key((values["id"],)))
-    if existing is not None:
-        return existing  # this session already holds the row
-    # The mapped __init__ would replay every column through attribute events and defaults; the
-    # values are a loaded row's, so set them as a load does and mark them committed.
-    tenant = _MAPPER.class_manager.new_instance()
-    tenant.__dict__.update(values)
-    make_transient_to_detached(tenant)  # as if just loaded: persistent once added, nothing to flush
-    session.add(tenant)
-    return tenant
+    return loaded_instance(Tenant, values)  # attached without a query, as if just loaded
 
 
 @event.listens_for(Session, "after_flush")

@@ -231,24 +231,49 @@ def test_a_refused_refresh_stores_no_successor(app: Flask, client: FlaskClient, 
     assert RefreshToken.query.count() == stored
 
 
-def test_a_refresh_is_one_statement_after_the_clients_on_postgresql(app: Flask, client: FlaskClient, rp: RP) -> None:
-    """Spend, rotate and load the grant with its person: one round trip on PostgreSQL (data-modifying
-    CTEs); SQLite, which has none, takes three in the same transaction."""
+def test_a_refresh_is_one_statement_after_the_clients_on_postgresql(app: Flask, client: FlaskClient, rp: RP,
+                                                                   tmp_path: Any) -> None:
+    """Spend, rotate and load the grant with its person: one statement on PostgreSQL (data-modifying
+    CTEs), read from libpq's own trace of what went over the wire; SQLite, which has no such CTEs,
+    takes three statements in the same transaction."""
+    from psycopg import pq
+
     from idp.db import db
     from tests.helpers import statements_run
 
     first = _tokens(client, rp)
     back_end = app.test_client()  # a relying party's back end: no browser cookie
-    with statements_run() as statements:
-        assert _refresh(back_end, rp, first["refresh_token"]).status_code == 200
-    shapes = [(s.split(" (")[0].split(" ")[0], s.split(" FROM ")[1].split(" ")[0] if s.startswith("SELECT") else "")
-              for s in statements]
-    if db.engine.dialect.name == "postgresql":
-        assert shapes[0] == ("SELECT", "CLIENTS") and len(statements) == 2
-        assert statements[1].startswith("WITH SPENT AS (UPDATE REFRESH_TOKENS SET SPENT_AT=")
-        assert "INSERT INTO REFRESH_TOKENS" in statements[1] and "LEFT OUTER JOIN USERS" in statements[1]
-    else:
+    if db.engine.dialect.name != "postgresql":
+        with statements_run() as statements:
+            assert _refresh(back_end, rp, first["refresh_token"]).status_code == 200
+        shapes = [(s.split(" ")[0], s.split(" FROM ")[1].split(" ")[0] if s.startswith("SELECT") else "")
+                  for s in statements]
         assert shapes == [("SELECT", "CLIENTS"), ("UPDATE", ""), ("SELECT", "GRANTS"), ("INSERT", "")], statements
+        return
+    db.session.remove()
+    db.engine.dispose()  # the pool's only connection is the one traced here, and the request's
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as out:
+        traced = db.engine.raw_connection()
+        traced.driver_connection.pgconn.trace(out.fileno())
+        traced.driver_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        traced.close()
+        assert _refresh(back_end, rp, first["refresh_token"]).status_code == 200
+        traced = db.engine.raw_connection()
+        traced.driver_connection.pgconn.untrace()
+        traced.close()
+    messages: list[str] = []
+    for line in trace.read_text().splitlines():  # a statement's newlines continue its message
+        if line.startswith(("F\t", "B\t")) or not messages:
+            messages.append(line)
+        else:
+            messages[-1] += " " + line
+    sent = [message.split("\t") for message in messages if message.startswith("F\t")]
+    simple = [fields[3].strip() for fields in sent if fields[2] == "Query"]
+    parsed = [" ".join(fields[3].split('"')[3].split()) for fields in sent if fields[2] == "Parse"]
+    assert simple == ['"BEGIN"', '"COMMIT"'] and sum(fields[2] == "Execute" for fields in sent) == 2, sent
+    assert "FROM clients" in parsed[0] and parsed[1].startswith("WITH spent AS (UPDATE refresh_tokens SET spent_at=$1")
+    assert "INSERT INTO refresh_tokens" in parsed[1] and "LEFT OUTER JOIN users" in parsed[1]
 
 
 def test_two_concurrent_refreshes_of_one_token_exactly_one_wins(app: Flask, client: FlaskClient, rp: RP) -> None:
