@@ -44,7 +44,9 @@ PARTS: list[tuple[str, Callable[[tuple[str, int, str]], bool]]] = [
     ("  db.session.commit (view)", lambda k: k[2] == "commit" and k[0].endswith("orm/scoping.py")),
     ("  after_request hooks (csrf cookie, security headers)", lambda k: k[2] in ("set_cookie", "add_security_headers")
      and ("csrf.py" in k[0] or "headers.py" in k[0])),
-    ("all SQL statements (SQLAlchemy execute)", lambda k: k[2] == "_execute_context"),
+    ("all SQL statements through SQLAlchemy (execute)", lambda k: k[2] == "_execute_context"),
+    ("SQL statements sent through psycopg directly (DriverQuery.first)",
+     lambda k: k[2] == "first" and k[0].endswith("idp/db.py")),
     ("  of which in the DB driver (cursor.execute)", lambda k: k[2].startswith("<method 'execute' of")
      and ("sqlite3" in k[2] or "psycopg" in k[2] or "Cursor" in k[2])),
     ("session teardown (remove / close)", lambda k: k[2] == "remove" and k[0].endswith("orm/scoping.py")),
@@ -179,7 +181,8 @@ def package_of(key: tuple[str, int, str]) -> str:
 
 
 def sql_count(raw: dict[tuple[str, int, str], Any]) -> int:
-    return sum(v[1] for k, v in raw.items() if k[2] == "_execute_context")
+    return sum(v[1] for k, v in raw.items()
+               if k[2] == "_execute_context" or (k[2] == "first" and k[0].endswith("idp/db.py")))
 
 
 if __name__ == "__main__":
