@@ -100,7 +100,7 @@ class DriverQuery:
     The statement selects the columns of `models` in order (`column_keys`); each row comes back
     as one values dict per model, after the same type processing a query applies (UTC datetimes),
     for `loaded_instance`. A model whose primary key is NULL (an outer join that matched nothing)
-    comes back as None.
+    comes back as None. Pending changes are flushed first, as the ORM's autoflush would.
     """
 
     def __init__(self, statement: Any, models: tuple[type[Any], ...]) -> None:
@@ -127,7 +127,10 @@ class DriverQuery:
 
     def first(self, params: dict[str, Any]) -> list[dict[str, Any] | None] | None:
         bound = {name: self._bind[name](value) if name in self._bind else value for name, value in params.items()}
-        driver = db.session.connection().connection.driver_connection
+        session = db.session()
+        if session.autoflush:
+            session.flush()  # as a query would: pending changes are visible to the statement (no-op when clean)
+        driver = session.connection().connection.driver_connection
         row = driver.execute(self.sql, bound).fetchone()  # type: ignore[union-attr]
         if row is None:
             return None

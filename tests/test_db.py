@@ -36,6 +36,16 @@ def test_a_driver_query_returns_loaded_values_and_none_for_an_unmatched_outer_jo
     assert TENANT_AND_USER.first({"account": "nowhere", "email": "ann@example.com"}) is None
 
 
+def test_a_driver_query_sees_the_sessions_pending_changes_as_a_query_would(app: Flask) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("DriverQuery sends through psycopg: PostgreSQL only (SQLite keeps the ORM path)")
+    tenant = make_tenant()
+    tenant.name = "Renamed, not yet flushed"
+    tenant_values, _ = TENANT_AND_USER.first({"account": "acme", "email": "nobody@example.com"})
+    assert tenant_values["name"] == "Renamed, not yet flushed"
+    db.session.rollback()
+
+
 def test_a_driver_query_must_select_the_columns_of_its_models() -> None:
     with pytest.raises(ValueError, match="exactly the columns"):
         DriverQuery(select(_TENANTS.c.id), (Tenant,))
