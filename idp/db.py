@@ -112,18 +112,17 @@ class DriverQuery:
         self._bind = {name: processor for name, bind in compiled.binds.items()
                       if (processor := bind.type._cached_bind_processor(dialect)) is not None}
         self._shapes: list[tuple[list[str], int, int, int]] = []
-        processors = []
-        start = 0
+        expected: list[Any] = []
         for model in models:
             keys = column_keys(model)
             pk = [key for key, column in keys if column.primary_key][0]
-            self._shapes.append(([key for key, _ in keys], start, start + len(keys),
-                                 start + [key for key, _ in keys].index(pk)))
-            processors += [column.type._cached_result_processor(dialect, None) for _, column in keys]
-            start += len(keys)
-        if start != len(statement.selected_columns):
+            self._shapes.append(([key for key, _ in keys], len(expected), len(expected) + len(keys),
+                                 len(expected) + [key for key, _ in keys].index(pk)))
+            expected += [column for _, column in keys]
+        selected = list(statement.selected_columns)
+        if len(selected) != len(expected) or any(a is not b for a, b in zip(selected, expected, strict=False)):
             raise ValueError("the statement must select exactly the columns of its models, in order")
-        self._result = processors
+        self._result = [column.type._cached_result_processor(dialect, None) for column in expected]
 
     def first(self, params: dict[str, Any]) -> list[dict[str, Any] | None] | None:
         bound = {name: self._bind[name](value) if name in self._bind else value for name, value in params.items()}

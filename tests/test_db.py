@@ -49,6 +49,8 @@ def test_a_driver_query_sees_the_sessions_pending_changes_as_a_query_would(app: 
 def test_a_driver_query_must_select_the_columns_of_its_models() -> None:
     with pytest.raises(ValueError, match="exactly the columns"):
         DriverQuery(select(_TENANTS.c.id), (Tenant,))
+    with pytest.raises(ValueError, match="exactly the columns"):  # all of them, but out of order
+        DriverQuery(select(*reversed([c for _, c in column_keys(Tenant)])), (Tenant,))
 
 
 def test_a_loaded_instance_is_the_sessions_own_and_flushes_changes(app: Flask) -> None:
