@@ -9,6 +9,7 @@ issuer is the one the request arrived at (`current_route().issuer`).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidRequestError,
     InvalidScopeError,
 )
+from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -164,11 +166,16 @@ class TenantRequest(OAuth2Request):
         return self._args
 
 
-class StoredPayload(FlaskOAuth2Payload):
-    """The parameters of a pending authorization request, as they were validated."""
+class FormPayload(OAuth2Payload):
+    """Parameters from name-value pairs: the first value of each for `data`, all of them for
+    `datalist` (Authlib refuses a repeated authorization parameter), as Werkzeug's form gives
+    them. For a token request's form (token_endpoint.py) and a stored authorization request."""
 
-    def __init__(self, params: dict[str, str]) -> None:
-        self._data = params
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._datalist: dict[str, list[str]] = {}
+        for key, value in pairs:
+            self._datalist.setdefault(key, []).append(value)
+        self._data = {key: values[0] for key, values in self._datalist.items()}
 
     @property
     def data(self) -> dict[str, str]:
@@ -176,11 +183,12 @@ class StoredPayload(FlaskOAuth2Payload):
 
     @property
     def datalist(self) -> dict[str, list[str]]:
-        return {key: [value] for key, value in self._data.items()}
+        return self._datalist
 
 
 def stored_request(params: dict[str, str]) -> TenantRequest:
-    return TenantRequest("GET", current_issuer() + "/authorize", {}, StoredPayload(params), {}, params)
+    """The pending authorization request's parameters, as they were validated."""
+    return TenantRequest("GET", current_issuer() + "/authorize", {}, FormPayload(params.items()), {}, params)
 
 
 class Server(AuthorizationServer):

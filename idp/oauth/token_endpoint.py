@@ -18,12 +18,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from flask import Flask, Response, g
 from werkzeug.datastructures import EnvironHeaders
 
 from idp.db import db
-from idp.oauth.server import TenantRequest, authorization_server
+from idp.oauth.server import FormPayload, TenantRequest, authorization_server
 from idp.tenancy.cache import cached_tenant
 from idp.tenancy.middleware import ROUTE_KEY
 from idp.tenancy.routing import Route
@@ -47,25 +46,6 @@ def settle(response: Response) -> Response:
     else:
         db.session.rollback()
     return response
-
-
-class FormPayload(OAuth2Payload):
-    """The form parameters: the first value of each for `data`, all of them for `datalist`
-    (Authlib refuses a repeated parameter), as Werkzeug's form gives them to the view."""
-
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self._datalist: dict[str, list[str]] = {}
-        for key, value in pairs:
-            self._datalist.setdefault(key, []).append(value)
-        self._data = {key: values[0] for key, values in self._datalist.items()}
-
-    @property
-    def data(self) -> dict[str, str]:
-        return self._data
-
-    @property
-    def datalist(self) -> dict[str, list[str]]:
-        return self._datalist
 
 
 class TokenEndpoint:
