@@ -57,18 +57,10 @@ def register_client(
 
 
 # Built once: on the token path, building a statement costs more CPU than running it.
-_CLIENT_OF_TENANT = select(Client).where(
-    Client.tenant_id == bindparam("tenant_id"), Client.client_id == bindparam("client_id")
-)
-
-
+_OF_TENANT = (Client.tenant_id == bindparam("tenant_id"), Client.client_id == bindparam("client_id"))
+_CLIENT_OF_TENANT = select(Client).where(*_OF_TENANT)
 # The same lookup through psycopg directly, on PostgreSQL: every token request starts with it.
-_CLIENTS = Client.__table__
-_CLIENT_ROW = DriverQuery(
-    select(*(column for _, column in column_keys(Client))).where(
-        _CLIENTS.c.tenant_id == bindparam("tenant_id"), _CLIENTS.c.client_id == bindparam("client_id")),
-    (Client,),
-)
+_CLIENT_ROW = DriverQuery(select(*(column for _, column in column_keys(Client))).where(*_OF_TENANT), (Client,))
 
 
 def find_client(tenant: Tenant, client_id: str) -> Client | None:
