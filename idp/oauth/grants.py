@@ -88,21 +88,29 @@ def spend_code(tenant: Tenant, code: str, client_pk: str) -> tuple[Authorization
 
 _INSERT_REFRESH_TOKEN = insert(RefreshToken.__table__)
 
+_TOKENS = RefreshToken.__table__
+_GRANTS = Grant.__table__
 # Spent only if it is unspent and belongs to a grant of the presenting client: another client's
 # token is refused without being spent (the rightful client's next use must not read as reuse).
+_UNSPENT = (_TOKENS.c.tenant_id == bindparam("tenant"), _TOKENS.c.token_hash == bindparam("hash"),
+            _TOKENS.c.spent_at.is_(None))
+_OF_CLIENT = (  # correlated on the grant's primary key: one index probe
+    _GRANTS.c.id == _TOKENS.c.grant_id, _GRANTS.c.tenant_id == bindparam("tenant"),
+    _GRANTS.c.client_pk == bindparam("client"),
+)
+# The rule of `grant_is_live`, in SQL (the tests of both run on SQLite and PostgreSQL and must agree).
+_LIVE = (
+    _GRANTS.c.revoked_at.is_(None),
+    or_(_GRANTS.c.expires_at.is_(None), _GRANTS.c.expires_at > bindparam("now")),
+    or_(_GRANTS.c.session_id.is_(None), _GRANTS.c.persistent.is_(True),
+        _TOKENS.c.created_at > bindparam("idle_cutoff")),
+)
+
 _SPEND_REFRESH_TOKEN = (
-    update(RefreshToken.__table__)
-    .where(
-        RefreshToken.tenant_id == bindparam("tenant"),
-        RefreshToken.token_hash == bindparam("hash"),
-        RefreshToken.spent_at.is_(None),
-        select(Grant.id).where(  # correlated on the grant's primary key: one index probe
-            Grant.id == RefreshToken.grant_id, Grant.tenant_id == bindparam("tenant"),
-            Grant.client_pk == bindparam("client"),
-        ).exists(),
-    )
+    update(_TOKENS)
+    .where(*_UNSPENT, select(_GRANTS.c.id).where(*_OF_CLIENT).exists())
     .values(spent_at=bindparam("now"))
-    .returning(RefreshToken.grant_id, RefreshToken.created_at)
+    .returning(_TOKENS.c.grant_id, _TOKENS.c.created_at)
 )
 
 _GRANT_WITH_USER = (
@@ -112,25 +120,10 @@ _GRANT_WITH_USER = (
 )
 
 # PostgreSQL: spend, rotate and load in one statement (data-modifying CTEs), so a refresh is one
-# round trip after the client's. The grant must be live for the token to be spent: the rule of
-# `grant_is_live`, in SQL (the tests of both run on SQLite and PostgreSQL and must agree).
-_TOKENS = RefreshToken.__table__
-_GRANTS = Grant.__table__
+# round trip after the client's. The grant must also be live for the token to be spent.
 _SPENT = (
     update(_TOKENS)
-    .where(
-        _TOKENS.c.tenant_id == bindparam("tenant"),
-        _TOKENS.c.token_hash == bindparam("hash"),
-        _TOKENS.c.spent_at.is_(None),
-        select(_GRANTS.c.id).where(
-            _GRANTS.c.id == _TOKENS.c.grant_id, _GRANTS.c.tenant_id == bindparam("tenant"),
-            _GRANTS.c.client_pk == bindparam("client"),
-            _GRANTS.c.revoked_at.is_(None),
-            or_(_GRANTS.c.expires_at.is_(None), _GRANTS.c.expires_at > bindparam("now")),
-            or_(_GRANTS.c.session_id.is_(None), _GRANTS.c.persistent.is_(True),
-                _TOKENS.c.created_at > bindparam("idle_cutoff")),
-        ).exists(),
-    )
+    .where(*_UNSPENT, select(_GRANTS.c.id).where(*_OF_CLIENT, *_LIVE).exists())
     .values(spent_at=bindparam("now"))
     .returning(_TOKENS.c.grant_id)
     .cte("spent")
