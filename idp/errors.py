@@ -1,0 +1,98 @@
+"""One tree of errors for every surface: pages, the admin API, the protocol endpoints and the CLI.
+
+Services raise; nothing below the web layer renders. Each error knows what a caller needs to be
+told: its HTTP status, its machine-readable `error` code (the OAuth one where a protocol defines
+it, RFC 6749 §5.2), the sentence a person reads, any headers (Retry-After), and whether it may
+be sent back to the client's redirect URI (only once the client and its redirect URI are
+verified, RFC 6749 §4.1.2.1; node-oidc-provider's errors carry the same flag). One handler
+renders them all: `idp/web/errors.py`. The CLI prints `error: {message}` for any of them.
+
+The message is chosen by the code, never built from request values (a raw value echoed into an
+error description can carry control characters, or someone else's words).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import ClassVar
+
+
+class PortcullisError(Exception):
+    """Base of every error a request or command can end with on purpose."""
+
+    status: ClassVar[int] = 400
+    error: ClassVar[str] = "invalid_request"
+    message: ClassVar[str] = "The request could not be processed."
+    # May the error travel to the client's redirect URI as `error`/`state`/`iss`?
+    redirectable: ClassVar[bool] = False
+
+    def __init__(self, description: str | None = None) -> None:
+        super().__init__(description or self.message)
+        self.description = description or self.message
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class InvalidInput(PortcullisError, ValueError):
+    """What was sent cannot be used; the description says why in words a person can act on."""
+
+
+class NotFound(PortcullisError):
+    status = 404
+    error = "not_found"
+    message = "There is nothing at this address."
+
+
+class Conflict(PortcullisError):
+    status = 409
+    error = "conflict"
+    message = "That conflicts with what is already there."
+
+
+class Forbidden(PortcullisError):
+    status = 403
+    error = "access_denied"
+    message = "You may not do that."
+
+
+class Gone(PortcullisError):
+    status = 410
+    error = "gone"
+    message = "This is no longer available."
+
+
+class Throttled(PortcullisError):
+    """Too many attempts: wait `seconds` (sent as Retry-After) and try again."""
+
+    status = 429
+    error = "slow_down"
+    message = "Too many attempts. Please wait a moment and try again."
+
+    def __init__(self, wait: timedelta | float, description: str | None = None) -> None:
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        self.seconds = max(1, math.ceil(seconds))
+        super().__init__(description or self.message)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.seconds)}
+
+
+class ServiceUnavailable(PortcullisError):
+    """Something we depend on is down for a moment; nothing was changed, the caller may retry."""
+
+    status = 503
+    error = "temporarily_unavailable"
+    message = "We cannot answer right now. Please try again in a few seconds."
+    retry_after: ClassVar[int] = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database does not answer (down, restarting, failing over): a 503, never a 500."""
