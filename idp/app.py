@@ -56,8 +56,11 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.before_request(load_tenant)
     app.before_request(load_browser_session)
     app.before_request(csrf.protect)
+    # after_request hooks run last-registered first: the unit of work ends before the others
+    # touch the response, so a 503 from a failed commit gets the same headers and cookies.
     app.after_request(csrf.set_cookie)
     app.after_request(add_security_headers)
+    app.after_request(errors.finish_unit_of_work)
     app.jinja_env.globals["csrf_token"] = csrf.csrf_token
     errors.init_app(app)
     _register_blueprints(app)

@@ -21,9 +21,15 @@ from typing import ClassVar
 class PortcullisError(Exception):
     """Base of every error a request or command can end with on purpose."""
 
-    status: ClassVar[int] = 400
-    error: ClassVar[str] = "invalid_request"
+    status: int = 400
+    error: str = "invalid_request"
+    # What a person reads: the page's heading and its sentence. `description` (the sentence)
+    # may be given per raise; it is also the `error_description` of a JSON answer.
+    title: ClassVar[str] = "This request could not be processed"
     message: ClassVar[str] = "The request could not be processed."
+    # A sentence under the message on the page, and a page of its own instead of the error page.
+    hint: ClassVar[str | None] = None
+    page: ClassVar[str | None] = None
     # May the error travel to the client's redirect URI as `error`/`state`/`iss`?
     redirectable: ClassVar[bool] = False
 
@@ -33,6 +39,15 @@ class PortcullisError(Exception):
 
     def headers(self) -> dict[str, str]:
         return {}
+
+    def page_context(self) -> dict[str, object]:
+        """What `page` needs besides the title and the message."""
+        return {}
+
+    def redirect_location(self) -> str | None:
+        """Where the error is sent instead of being shown: the client's verified redirect URI with
+        the error in its query (RFC 6749 §4.1.2.1), or None to render it here."""
+        return None
 
     def __str__(self) -> str:
         return self.description
@@ -45,6 +60,7 @@ class InvalidInput(PortcullisError, ValueError):
 class NotFound(PortcullisError):
     status = 404
     error = "not_found"
+    title = "Not found"
     message = "There is nothing at this address."
 
 
@@ -66,11 +82,29 @@ class Gone(PortcullisError):
     message = "This is no longer available."
 
 
+class InvalidToken(PortcullisError):
+    """A bearer token that is missing, invalid, expired or revoked (RFC 6750 §3.1)."""
+
+    status = 401
+    error = "invalid_token"
+    message = "A valid access token is required."
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Bearer error="{self.error}", error_description="{self.description}"'}
+
+
+class InsufficientScope(InvalidToken):
+    status = 403
+    error = "insufficient_scope"
+    message = "The access token does not carry the scope this needs."
+
+
 class Throttled(PortcullisError):
     """Too many attempts: wait `seconds` (sent as Retry-After) and try again."""
 
     status = 429
     error = "slow_down"
+    title = "Too many attempts"
     message = "Too many attempts. Please wait a moment and try again."
 
     def __init__(self, wait: timedelta | float, description: str | None = None) -> None:
@@ -87,6 +121,7 @@ class ServiceUnavailable(PortcullisError):
 
     status = 503
     error = "temporarily_unavailable"
+    title = "Back in a moment"
     message = "We cannot answer right now. Please try again in a few seconds."
     retry_after: ClassVar[int] = 5
 
@@ -96,3 +131,12 @@ class ServiceUnavailable(PortcullisError):
 
 class DatabaseUnavailable(ServiceUnavailable):
     """The database does not answer (down, restarting, failing over): a 503, never a 500."""
+
+
+class ServerError(PortcullisError):
+    """Anything unexpected: the caller learns nothing of the internals; the log has it all."""
+
+    status = 500
+    error = "server_error"
+    title = "Something went wrong"
+    message = "Something went wrong on our side. Please try again."

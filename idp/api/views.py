@@ -10,8 +10,9 @@ from werkzeug.wrappers import Response
 from idp.api.auth import api_error, require_scope
 from idp.tenancy.context import current_tenant, require_tenant
 from idp.web.csrf import csrf_exempt
+from idp.web.errors import answers_json
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = answers_json(Blueprint("api", __name__, url_prefix="/api/v1"))
 bp.before_request(require_tenant)
 
 MAX_EMAIL_FIELD = 320

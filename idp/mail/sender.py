@@ -27,6 +27,7 @@ from idp.mail.message import build_message
 from idp.mail.models import FAILED, PENDING, SENDING, SENT, DeliveryAttempt, OutboxMessage
 from idp.mail.outbox import Payload
 from idp.mail.transports import DeliveryError, Transport, transport_for
+from idp.unit_of_work import rollback, unit_of_work
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 20
@@ -67,19 +68,18 @@ def claim_due(size: int) -> list[tuple[str, str]]:
     candidates = select(OutboxMessage.id).where(_due(now)).order_by(OutboxMessage.next_attempt_at).limit(size)
     if db.session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(candidates))
-    if not ids:
-        db.session.rollback()
-        return []
     claim_token = random_token(16)[:32]
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), _due(now))  # re-checked: another sender may have won
-        .values(status=SENDING, claim_token=claim_token, claimed_until=now + CLAIM_LEASE,
-                attempts=OutboxMessage.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    with unit_of_work():
+        ids = list(db.session.scalars(candidates))
+        if not ids:
+            return []
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), _due(now))  # re-checked: another sender may have won
+            .values(status=SENDING, claim_token=claim_token, claimed_until=now + CLAIM_LEASE,
+                    attempts=OutboxMessage.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
     won = db.session.scalars(
         select(OutboxMessage.id).where(OutboxMessage.id.in_(ids), OutboxMessage.claim_token == claim_token)
     )
@@ -100,17 +100,17 @@ class Claimed:
 def deliver_claimed(message_id: str, claim_token: str, transport: Transport, report: SendReport) -> None:
     row = db.session.get(OutboxMessage, message_id)
     if row is None or row.claim_token != claim_token:
-        db.session.rollback()
+        rollback()
         return
     claimed = Claimed(row.id, row.tenant_id, row.to_address, row.attempts, claim_token)
     started = clock.now()
     try:
         email, link = _build(row)
         file_stem = f"{row.created_at:%Y%m%dT%H%M%S}-{row.kind}-{row.id}"
-        db.session.rollback()  # no transaction stays open while we talk to the mail server
+        rollback()  # no transaction stays open while we talk to the mail server
         transport.deliver(email, file_stem=file_stem, link=link)
     except DeliveryError as exc:
-        db.session.rollback()
+        rollback()
         _record_failure(claimed, transport, started, exc, report)
     else:
         _record_success(claimed, transport, started, report)
@@ -136,9 +136,9 @@ def _record_success(
     message: Claimed, transport: Transport, started: datetime, report: SendReport,
 ) -> None:
     now = clock.now()
-    _finish(message, status=SENT, sent_at=now, payload_sealed=None, last_error=None)
-    _attempt(message, transport, started, now, "sent", None)
-    db.session.commit()
+    with unit_of_work():
+        _finish(message, status=SENT, sent_at=now, payload_sealed=None, last_error=None)
+        _attempt(message, transport, started, now, "sent", None)
     report.sent += 1
 
 
@@ -149,18 +149,19 @@ def _record_failure(
     now = clock.now()
     final = gives_up(message.attempts, error.permanent)
     reason = str(error)[:500]
+    with unit_of_work():
+        if final:
+            _finish(message, status=FAILED, last_error=reason)
+        else:
+            _finish(message, status=PENDING, last_error=reason, next_attempt_at=now + retry_delay(message.attempts))
+        _attempt(message, transport, started, now, "failed", reason)
     if final:
-        _finish(message, status=FAILED, last_error=reason)
         log.error("mail %s to %s given up after %d attempt(s): %s", message.id, message.to_address,
                   message.attempts, reason)
         report.given_up.append(message.id)
     else:
-        _finish(message, status=PENDING, last_error=reason,
-                next_attempt_at=now + retry_delay(message.attempts))
         log.warning("mail %s to %s not delivered (attempt %d), will retry: %s", message.id,
                     message.to_address, message.attempts, reason)
-    _attempt(message, transport, started, now, "failed", reason)
-    db.session.commit()
     report.failed += 1
 
 

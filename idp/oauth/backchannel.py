@@ -26,6 +26,7 @@ from idp.db import db
 from idp.oauth import tokens
 from idp.oauth.models import Client, Grant, LogoutDelivery
 from idp.tenancy.models import Tenant
+from idp.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -93,26 +94,27 @@ def deliver_due(limit: int = 50) -> int:
 
 def _deliver_one(delivery_id: str) -> int:
     now = clock.now()
-    claimed = db.session.execute(  # claim it: push the next attempt out before trying
-        update(LogoutDelivery)
-        .where(LogoutDelivery.id == delivery_id, LogoutDelivery.delivered_at.is_(None),
-               LogoutDelivery.next_attempt_at <= now)
-        .values(next_attempt_at=now + timedelta(seconds=TIMEOUT_SECONDS * 4))
-    ).rowcount  # type: ignore[attr-defined]
-    db.session.commit()
+    with unit_of_work():  # claim it: push the next attempt out before trying
+        claimed = db.session.execute(
+            update(LogoutDelivery)
+            .where(LogoutDelivery.id == delivery_id, LogoutDelivery.delivered_at.is_(None),
+                   LogoutDelivery.next_attempt_at <= now)
+            .values(next_attempt_at=now + timedelta(seconds=TIMEOUT_SECONDS * 4))
+        ).rowcount  # type: ignore[attr-defined]
     if claimed != 1:
         return 0
-    delivery = db.session.get(LogoutDelivery, delivery_id)
-    assert delivery is not None
-    error = _post(delivery.uri, _fresh_token(delivery))
-    delivery.attempts += 1
-    if error is None:
-        delivery.delivered_at = clock.now()
-    else:
-        delivery.last_error = error[:500]
-        delivery.next_attempt_at = clock.now() + min(FIRST_RETRY * 2 ** (delivery.attempts - 1), MAX_RETRY)
-        log.warning("back-channel logout to %s failed (attempt %d): %s", delivery.uri, delivery.attempts, error)
-    db.session.commit()
+    with unit_of_work():
+        delivery = db.session.get(LogoutDelivery, delivery_id)
+        assert delivery is not None
+        error = _post(delivery.uri, _fresh_token(delivery))
+        delivery.attempts += 1
+        if error is None:
+            delivery.delivered_at = clock.now()
+        else:
+            delivery.last_error = error[:500]
+            delivery.next_attempt_at = clock.now() + min(FIRST_RETRY * 2 ** (delivery.attempts - 1), MAX_RETRY)
+            log.warning("back-channel logout to %s failed (attempt %d): %s", delivery.uri, delivery.attempts,
+                        error)
     return 1 if error is None else 0
 
 

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from idp.errors import InvalidInput
+
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SCOPES = ("openid", "profile", "email", "offline_access")
@@ -26,11 +28,13 @@ JWK_TYPES = ("RSA", "EC")  # what RS256 / ES256 client assertions are verified w
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
 
 
-class ClientMetadataError(ValueError):
+class ClientMetadataError(InvalidInput):
+    """Client metadata that cannot be registered (RFC 7591 §3.2.2: `invalid_redirect_uri`,
+    `invalid_client_metadata`)."""
+
     def __init__(self, error: str, description: str) -> None:
         super().__init__(description)
         self.error = error
-        self.description = description
 
 
 def is_loopback_host(host: str | None) -> bool:

@@ -1,7 +1,7 @@
 """Grants, codes and refresh tokens: issuing, spending, rotating and revoking.
 
 A grant is what one person allowed one client in one sign-in. Its refresh tokens follow the
-browser session rules (DESIGN.md §Sessions): they idle out with the tenant's idle timeout, or
+browser session rules (docs/architecture.md, sessions): they idle out with the tenant's idle timeout, or
 live until the session's hard end with "Stay logged in"; logging out revokes them. Codes and
 refresh tokens are stored only as keyed hashes and spent with a conditional UPDATE, so of two
 concurrent uses exactly one wins; a second use of either revokes the whole grant (RFC 9700 §4.14,
@@ -30,6 +30,7 @@ from idp.db import DriverQuery, column_keys, db, loaded_instance, new_id
 from idp.oauth.models import AuthorizationCode, Grant, RefreshToken
 from idp.sessions.models import BrowserSession
 from idp.tenancy.models import Tenant
+from idp.unit_of_work import keep_on_refusal
 
 CODE_LIFETIME = timedelta(seconds=60)
 MAX_TOKEN_LENGTH = 256
@@ -79,7 +80,7 @@ def spend_code(tenant: Tenant, code: str, client_pk: str) -> tuple[Authorization
     now = clock.now()
     if not _spend_once(AuthorizationCode, AuthorizationCode.used_at, row.id, now):
         revoke_grant(grant)
-        db.session.commit()
+        keep_on_refusal()  # the refusal must not undo the revocation
         raise GrantError("the code was already used")
     if row.expires_at <= now or grant.revoked_at is not None:
         raise GrantError("the code has expired")
@@ -208,7 +209,7 @@ def _refuse_refresh_token(tenant: Tenant, token_hash: str, client_pk: str) -> No
         raise GrantError("the refresh token was issued to another client")
     if row.spent_at is not None:
         revoke_grant(grant)
-        db.session.commit()
+        keep_on_refusal()  # the refusal must not undo the revocation
         raise GrantError("the refresh token was already used")
     raise GrantError("the grant has ended")  # unspent: PostgreSQL spends only a live grant's token
 

@@ -510,7 +510,6 @@ class Revocation(IgnoredTokenTypeHint, RevocationEndpoint):
             grant_service.revoke_grant(token.grant)
         else:
             tokens.revoke_access_token(tenant, token.access)
-        db.session.commit()
 
 
 class Introspection(IgnoredTokenTypeHint, IntrospectionEndpoint):

@@ -13,7 +13,6 @@ decode, goes on to Flask, whose view answers it the same way.
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -21,30 +20,29 @@ from urllib.parse import parse_qsl
 from flask import Flask, Response, g
 from werkzeug.datastructures import EnvironHeaders
 
-from idp.db import db
 from idp.oauth.server import FormPayload, TenantRequest, authorization_server
 from idp.tenancy.cache import cached_tenant
 from idp.tenancy.middleware import ROUTE_KEY
 from idp.tenancy.routing import Route
+from idp.unit_of_work import finish
+from idp.web.errors import as_json, classify
 from idp.web.headers import add_security_headers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
-log = logging.getLogger(__name__)
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FIELDS = 50  # a token request has a handful; a body with more goes on to Flask and its form limits
 
 
 def settle(response: Response) -> Response:
-    """The token endpoint's transaction rule: a success, and an `invalid_grant` (which may have
-    spent a code or revoked a grant on reuse), commit; any other refusal rolls back."""
-    # Only a failure's body is read back: decoding every issued token again is wasted work.
-    if response.status_code == 200 or (response.get_json(silent=True) or {}).get("error") == "invalid_grant":
-        db.session.commit()  # spent codes and tokens, and revocations on reuse, must stick
-    else:
-        db.session.rollback()
+    """End the token request's unit of work by its answer (idp.unit_of_work.finish: a success
+    commits, a refusal rolls back unless a replayed code or refresh token revoked its grant); a
+    commit the database cannot take becomes that error, as JSON."""
+    try:
+        finish(response.status_code)
+    except Exception as error:
+        return as_json(classify(error))
     return response
 
 
@@ -67,7 +65,10 @@ class TokenEndpoint:
         except (UnicodeDecodeError, ValueError):
             return self.fallback(environ, start_response)
         with self.app.app_context():
-            tenant = cached_tenant(route.account)
+            try:
+                tenant = cached_tenant(route.account)
+            except Exception as error:
+                return add_security_headers(as_json(classify(error)))(environ, start_response)
             if tenant is not None:
                 g.route = route
                 g.tenant = tenant
@@ -95,7 +96,5 @@ class TokenEndpoint:
         request = TenantRequest("POST", uri, EnvironHeaders(environ), payload, payload.data, {})
         try:
             return settle(authorization_server().create_token_response(request))
-        except Exception:
-            db.session.rollback()
-            log.exception("unhandled error at the token endpoint")
-            return Response('{"error": "server_error"}', status=500, mimetype="application/json")
+        except Exception as error:  # as the Flask view's would be: JSON, 503 while the database is down
+            return as_json(classify(error))

@@ -10,31 +10,38 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
-from flask import Blueprint, g, jsonify, make_response, redirect, request, url_for
+from flask import Blueprint, g, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from idp import clock
 from idp.accounts.service import get_user
 from idp.db import db
+from idp.errors import InvalidToken, PortcullisError
 from idp.login import pipeline
 from idp.oauth import authorize as flow
 from idp.oauth import registration, tokens
 from idp.oauth.claims import for_scopes
 from idp.oauth.client_metadata import ClientMetadataError
 from idp.oauth.discovery import acr_for, openid_configuration
+from idp.oauth.errors import (
+    AuthorizationError,
+    ExpiredAuthorizationRequest,
+    InvalidAuthorizationRequest,
+    InvalidLogoutRequest,
+)
 from idp.oauth.grants import issue_code, start_grant
 from idp.oauth.logout import sign_out
 from idp.oauth.models import AuthorizationRequest
 from idp.oauth.server import OAuthClient, authorization_server, current_issuer, stored_request, tenant_issuers
-from idp.oauth.token_endpoint import settle
 from idp.sessions.web import clear_session_cookie
 from idp.signing.service import published_keys
 from idp.tenancy.context import current_route, current_tenant, require_tenant
 from idp.web import csrf
 from idp.web.csrf import csrf_exempt
+from idp.web.errors import answers_json
 from idp.web.pages import render_page
 
 bp = Blueprint("oauth", __name__)
@@ -42,6 +49,7 @@ bp.before_request(require_tenant)
 
 
 @bp.get("/.well-known/openid-configuration")
+@answers_json
 def discovery() -> Response:
     response = jsonify(openid_configuration(current_issuer()))
     response.cache_control.public = True
@@ -50,6 +58,7 @@ def discovery() -> Response:
 
 
 @bp.get("/jwks")
+@answers_json
 def jwks() -> Response:
     response = jsonify({"keys": published_keys(current_tenant())})
     response.cache_control.public = True
@@ -64,76 +73,69 @@ def authorize() -> ResponseReturnValue:
     try:
         grant = server.get_consent_grant(end_user=_signed_in_user_for(request.values.get("client_id")))
     except OAuth2Error as error:
-        return _error_response(error)
+        raise AuthorizationError(error, current_issuer()) from None
     client: OAuthClient = grant.request.client
     params = flow.kept_parameters(request.values.to_dict(flat=True), grant.request.scope)
     pending = flow.save_pending(current_tenant(), client.get_client_id(), params, current_issuer())
-    db.session.commit()
     return _continue(pending)
 
 
 @bp.get("/authorize/continue/<request_id>")
 def continue_authorization(request_id: str) -> ResponseReturnValue:
-    pending = flow.load_pending(current_tenant(), request_id)
-    if pending is None:
-        return _expired_request()
-    return _continue(pending)
+    return _continue(_pending(request_id))
 
 
 @bp.post("/authorize/consent/<request_id>")
 def consent(request_id: str) -> ResponseReturnValue:
     tenant = current_tenant()
-    pending = flow.load_pending(tenant, request_id)
-    if pending is None:
-        return _expired_request()
-    validated = _revalidate(pending)
-    if isinstance(validated, Response):
-        return validated
-    client, user, redirect_uri = validated
+    pending = _pending(request_id)
+    client, user, redirect_uri = _revalidate(pending)
     if user is None:
         return redirect(url_for("login.sign_in_form", request=pending.id), code=303)
     if request.form.get("decision") != "allow":
         flow.finish_pending(pending)
-        db.session.commit()
         return _redirect_to_client(redirect_uri, pending, {"error": "access_denied"})
     flow.record_consent(tenant, user.id, client.model.id, pending.params["scope"])
-    db.session.commit()
     return redirect(url_for("oauth.continue_authorization", request_id=pending.id), code=303)
 
 
 @bp.post("/token")
 @csrf_exempt  # authenticated by client credentials, not cookies
+@answers_json
 def token() -> Response:
-    """Requests the WSGI front (token_endpoint.py) does not take: same server, same rule."""
-    return settle(authorization_server().create_token_response())
+    """Requests the WSGI front (token_endpoint.py) does not take: the same server, and the same
+    unit-of-work rule (idp.unit_of_work.finish, after the response)."""
+    response: Response = authorization_server().create_token_response()
+    return response
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 @csrf_exempt  # bearer-token authenticated
+@answers_json
 def userinfo() -> Response:
     tenant = current_tenant()
     access = tokens.verify_access_token(tenant, _bearer_token(), tenant_issuers(tenant))
     if access is None or "openid" not in access.scopes:
-        return _bearer_error("invalid_token", "The access token is invalid, expired or revoked.")
+        raise InvalidToken("The access token is invalid, expired or revoked.")
     user = _user_by_sub(access.sub)
     if user is None:
-        return _bearer_error("invalid_token", "The person no longer exists.")
+        raise InvalidToken("The person no longer exists.")
     return jsonify(for_scopes(tenant, user, access.scopes))
 
 
 @bp.post("/revoke")
 @csrf_exempt
+@answers_json
 def revoke() -> Response:
     response: Response = authorization_server().create_endpoint_response("revocation")
-    db.session.commit()
     return response
 
 
 @bp.post("/introspect")
 @csrf_exempt
+@answers_json
 def introspect() -> Response:
     response: Response = authorization_server().create_endpoint_response("introspection")
-    db.session.rollback()
     return response
 
 
@@ -146,11 +148,8 @@ def end_session() -> ResponseReturnValue:
     hint = values.get("id_token_hint", "")
     claims = tokens.decode(tenant, hint, tenant_issuers(tenant), check_exp=False) if hint else None
     if hint and claims is None:
-        return render_page("oauth/error.html", status=400, title="Sign-out request not valid",
-                           message="The application sent a sign-out request we cannot verify.")
+        raise InvalidLogoutRequest()
     client = _logout_client(values.get("client_id"), claims)
-    if isinstance(client, Response):
-        return client
     redirect_uri = values.get("post_logout_redirect_uri", "")
     if redirect_uri and not (claims and client and redirect_uri in client.model.post_logout_redirect_uris):
         redirect_uri = ""  # never redirect to a URI that is not registered, nor without a verified hint
@@ -163,13 +162,10 @@ def confirm_end_session() -> ResponseReturnValue:
     tenant = current_tenant()
     redirect_uri = request.form.get("post_logout_redirect_uri", "")
     client = _logout_client(request.form.get("client_id"), None)
-    if isinstance(client, Response):
-        return client
     if not client or redirect_uri not in client.model.post_logout_redirect_uris:
         redirect_uri = ""
     if g.browser_session is not None:
         sign_out(tenant, g.browser_session, g.user)
-        db.session.commit()
     target = url_for("login.signed_out")
     if redirect_uri:
         state = request.form.get("state", "")
@@ -189,10 +185,7 @@ SILENT_ERRORS = {
 
 def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
     tenant = current_tenant()
-    validated = _revalidate(pending)
-    if isinstance(validated, Response):
-        return validated
-    client, user, redirect_uri = validated
+    client, user, redirect_uri = _revalidate(pending)
     params = pending.params
     session = g.browser_session if user is not None else None
     situation = flow.Situation(
@@ -221,7 +214,6 @@ def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
     if step in SILENT_ERRORS:
         error = SILENT_ERRORS[step]
         flow.finish_pending(pending)
-        db.session.commit()
         return _redirect_to_client(redirect_uri, pending, {"error": error})
     assert user is not None and session is not None
     grant = start_grant(
@@ -232,11 +224,17 @@ def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
                       code_challenge=params.get("code_challenge"),
                       code_challenge_method=params.get("code_challenge_method"))
     flow.finish_pending(pending)
-    db.session.commit()
     return _redirect_to_client(redirect_uri, pending, {"code": code})
 
 
-def _revalidate(pending: AuthorizationRequest) -> Response | tuple[OAuthClient, Any, str]:
+def _pending(request_id: str) -> AuthorizationRequest:
+    pending = flow.load_pending(current_tenant(), request_id)
+    if pending is None:
+        raise ExpiredAuthorizationRequest()
+    return pending
+
+
+def _revalidate(pending: AuthorizationRequest) -> tuple[OAuthClient, Any, str]:
     """Validate the stored request again (the client may have changed) with the current session."""
     user = _signed_in_user_for(pending.client_id)
     server = authorization_server()
@@ -245,13 +243,13 @@ def _revalidate(pending: AuthorizationRequest) -> Response | tuple[OAuthClient, 
     except (LoginRequiredError, ConsentRequiredError):
         pass  # decided by flow.decide, with the full picture
     except OAuth2Error as error:
-        return _error_response(error, issuer=pending.issuer)
+        raise AuthorizationError(error, pending.issuer) from None
     client = server.query_client(pending.client_id)
     if client is None:
-        return _error_page("The application is not registered here.")
+        raise InvalidAuthorizationRequest("The application is not registered here.")
     redirect_uri = pending.params.get("redirect_uri") or client.get_default_redirect_uri()
     if not redirect_uri or not client.check_redirect_uri(redirect_uri):
-        return _error_page("The application's return address is not registered.")
+        raise InvalidAuthorizationRequest("The application's return address is not registered.")
     return client, user, redirect_uri
 
 
@@ -282,24 +280,6 @@ def _redirect_to_client(redirect_uri: str, pending: AuthorizationRequest, params
     return redirect(add_params_to_uri(redirect_uri, params), code=302)
 
 
-def _error_response(error: OAuth2Error, issuer: str | None = None) -> Response:
-    if error.redirect_uri:
-        status, _, headers = error()
-        location = dict(headers)["Location"]
-        return redirect(add_params_to_uri(location, {"iss": issuer or current_issuer()}), code=status)
-    return _error_page(error.get_error_description() or error.error or "The request is not valid.")
-
-
-def _error_page(message: str) -> Response:
-    page, status = render_page("oauth/error.html", status=400, title="This sign-in link is not valid", message=message)
-    return make_response(page, status)
-
-
-def _expired_request() -> ResponseReturnValue:
-    return render_page("oauth/error.html", status=400, title="This sign-in request has expired",
-                       message="Go back to the app you came from and sign in again.")
-
-
 def _bearer_token() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -308,13 +288,6 @@ def _bearer_token() -> str:
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
         return request.form.get("access_token", "")
     return ""
-
-
-def _bearer_error(error: str, description: str) -> Response:
-    response = jsonify({"error": error, "error_description": description})
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = f'Bearer error="{error}", error_description="{description}"'
-    return response
 
 
 def _user_by_sub(sub: str) -> Any:
@@ -329,34 +302,27 @@ def _user_by_sub(sub: str) -> Any:
     return get_user(tenant, user_id) if user_id else None
 
 
-def _logout_client(client_id: str | None, claims: dict[str, Any] | None) -> Response | OAuthClient | None:
+def _logout_client(client_id: str | None, claims: dict[str, Any] | None) -> OAuthClient | None:
     server = authorization_server()
     audience = claims.get("aud") if claims else None
     audiences = [audience] if isinstance(audience, str) else list(audience or [])
     if client_id and claims and client_id not in audiences:
-        return _error_page("The sign-out request names a different application than its ID token.")
+        raise InvalidLogoutRequest("The sign-out request names a different application than its ID token.")
     wanted = client_id or (audiences[0] if audiences else None)
     return server.query_client(str(wanted)) if wanted else None
 
 
-__all__ = ["InvalidRequestError", "bp"]
-
-
 @bp.post("/register")
 @csrf_exempt  # bearer-token authenticated (RFC 7591 §3)
+@answers_json
 def register_client_endpoint() -> Response:
     tenant = current_tenant()
     if not registration.check_initial_access_token(tenant, _bearer_token()):
-        return _bearer_error("invalid_token", "A valid initial access token is required to register.")
+        raise InvalidToken("A valid initial access token is required to register.")
     metadata = _json_body()
     if metadata is None:
-        return _registration_error("invalid_client_metadata", "The body must be a JSON object.")
-    try:
-        registered = registration.register(tenant, metadata)
-    except ClientMetadataError as exc:
-        db.session.rollback()
-        return _registration_error(exc.error, exc.description)
-    db.session.commit()
+        raise ClientMetadataError("invalid_client_metadata", "The body must be a JSON object.")
+    registered = registration.register(tenant, metadata)
     body = registration.client_information(registered.client, current_issuer(), registered)
     response = jsonify(body)
     response.status_code = 201
@@ -366,27 +332,22 @@ def register_client_endpoint() -> Response:
 
 @bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])
 @csrf_exempt  # bearer-token authenticated (RFC 7592 §2)
+@answers_json
 def manage_client(client_id: str) -> Response:
     tenant = current_tenant()
     client = registration.managed_client(tenant, client_id, _bearer_token())
     if client is None:  # unknown client and wrong token look the same (RFC 7592 §2.1)
-        return _bearer_error("invalid_token", "The registration access token is not valid for this client.")
+        raise InvalidToken("The registration access token is not valid for this client.")
     if request.method == "DELETE":
         registration.delete(client)
-        db.session.commit()
         return Response(status=204)
     new_secret = None
     if request.method == "PUT":
         metadata = _json_body()
         if metadata is None or metadata.get("client_id") != client.client_id:
-            return _registration_error("invalid_client_metadata",
-                                       "The body must be the client's metadata with its client_id.")
-        try:
-            new_secret = registration.update(client, {k: v for k, v in metadata.items() if k not in READ_ONLY_FIELDS})
-        except ClientMetadataError as exc:
-            db.session.rollback()
-            return _registration_error(exc.error, exc.description)
-        db.session.commit()
+            raise ClientMetadataError("invalid_client_metadata",
+                                      "The body must be the client's metadata with its client_id.")
+        new_secret = registration.update(client, {k: v for k, v in metadata.items() if k not in READ_ONLY_FIELDS})
     body = registration.client_information(client, current_issuer())
     if request.method == "PUT" and new_secret:
         body.update(client_secret=new_secret, client_secret_expires_at=0)
@@ -406,21 +367,16 @@ def _json_body() -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _registration_error(error: str, description: str) -> Response:
-    response = jsonify({"error": error, "error_description": description})
-    response.status_code = 400
-    return response
-
-
 def deny_pending_request(request_id: str | None) -> Response | None:
     """End the waiting authorization request with `access_denied` (the person declined what the
     app cannot do without); None when none waits or its client or redirect URI no longer check
-    out. The caller commits."""
+    out."""
     pending = flow.load_pending(current_tenant(), request_id) if request_id else None
     if pending is None:
         return None
-    validated = _revalidate(pending)
-    if isinstance(validated, Response):
+    try:
+        _, _, redirect_uri = _revalidate(pending)
+    except PortcullisError:
         return None
     flow.finish_pending(pending)
-    return _redirect_to_client(validated[2], pending, {"error": "access_denied"})
+    return _redirect_to_client(redirect_uri, pending, {"error": "access_denied"})

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from flask import abort, g, request
 
+from idp.errors import NotFound
 from idp.tenancy.cache import cached_tenant
 from idp.tenancy.middleware import ROUTE_KEY
 from idp.tenancy.models import Tenant
 from idp.tenancy.routing import Route
 
 
-class UnknownAccount(Exception):
-    """The request names an account that does not exist (rendered as a 404 page)."""
+class UnknownAccount(NotFound):
+    """The request names an account that does not exist: a 404 page that helps find the right one."""
+
+    title = "Account not found"
+    message = "There is no account at this address."
+    page = "tenancy/unknown_account.html"
 
     def __init__(self, account: str | None) -> None:
-        super().__init__(account)
+        super().__init__()
         self.account = account
+
+    def page_context(self) -> dict[str, object]:
+        return {"account": self.account}
 
 
 def load_tenant() -> None:

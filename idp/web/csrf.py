@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Response, current_app, g, request
-from werkzeug.exceptions import BadRequest
 
 from idp.crypto import constant_time_equals, keyring, random_token
+from idp.errors import PortcullisError
 
 COOKIE_NAME = "portcullis_csrf"
 FIELD_NAME = "csrf_token"
@@ -24,8 +24,9 @@ _EXEMPT_ATTRIBUTE = "_idp_csrf_exempt"
 F = TypeVar("F", bound=Callable[..., object])
 
 
-class CSRFError(BadRequest):
-    description = "This form has expired or did not come from this site. Go back, reload the page and try again."
+class CSRFError(PortcullisError):
+    title = "This form has expired"
+    message = "This form has expired or did not come from this site. Go back, reload the page and try again."
 
 
 def csrf_exempt(view: F) -> F:
