@@ -14,6 +14,7 @@ from collections.abc import Callable
 from flask import Flask
 
 from idp.db import db
+from idp.unit_of_work import as_outage
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,11 @@ class PeriodicJob(threading.Thread):
         with self.app.app_context():
             try:
                 self.job()
-            except Exception:
-                log.exception("%s: pass failed; the next one retries", self.name)
+            except Exception as error:
+                if as_outage(error) is None:
+                    log.exception("%s: pass failed; the next one retries", self.name)
+                else:  # expected while the database restarts: no traceback
+                    log.warning("%s: the database does not answer; the next pass retries", self.name)
             finally:
                 db.session.remove()
 

@@ -18,6 +18,8 @@ from flask import Flask
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 
 from idp.config import ConfigError
+from idp.errors import DatabaseUnavailable, PortcullisError
+from idp.unit_of_work import unit_of_work
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -49,6 +51,8 @@ def app_context() -> Iterator[Flask]:
         except IntegrityError:
             db.session.rollback()
             fail("the change conflicts with existing data (it may have been made concurrently)")
+        except DatabaseUnavailable as exc:
+            fail(f"cannot use the database ({_first_line(exc.__cause__)}): check IDP_DATABASE_URL")
         except (OperationalError, ProgrammingError) as exc:
             db.session.rollback()
             fail(f"cannot use the database ({_first_line(exc.orig)}): check IDP_DATABASE_URL, and run "
@@ -61,16 +65,6 @@ def _first_line(error: BaseException | None) -> str:
     return text[0][:200] if text else "no detail"
 
 
-def domain_errors() -> tuple[type[Exception], ...]:
-    from idp.accounts.service import AccountError
-    from idp.oauth.client_metadata import ClientMetadataError
-    from idp.policies.service import PolicyError
-    from idp.tenancy.service import TenantError
-    from idp.tenancy.tenant_file import TenantFileError
-
-    return (AccountError, ClientMetadataError, PolicyError, TenantError, TenantFileError)
-
-
 def guarded(func: Callable[..., None]) -> Callable[..., None]:
     """Turn a domain error into one 'error:' line and exit status 1."""
 
@@ -78,7 +72,7 @@ def guarded(func: Callable[..., None]) -> Callable[..., None]:
         refuse_unreadable_arguments(kwargs)
         try:
             func(*args, **kwargs)
-        except domain_errors() as exc:
+        except PortcullisError as exc:
             fail(str(exc))
 
     wrapper.__name__ = func.__name__
@@ -133,12 +127,11 @@ def tenant_group() -> None:
 @guarded
 def tenant_create(account: str, name: str, as_json: bool) -> None:
     """Create a tenant with its own issuer and signing key."""
-    from idp.db import db
     from idp.tenancy.service import create_tenant
 
     with app_context():
-        tenant = create_tenant(account, name)
-        db.session.commit()
+        with unit_of_work():
+            tenant = create_tenant(account, name)
         emit(as_json, {"id": tenant.id, "account": tenant.account, "name": tenant.name},
              f"created tenant {tenant.account}")
 
@@ -154,7 +147,8 @@ def tenant_apply(file: Path, announce: bool, as_json: bool) -> None:
     from idp.tenancy.tenant_file import apply_tenant_file
 
     with app_context() as app:
-        result = apply_tenant_file(file)
+        with unit_of_work():
+            result = apply_tenant_file(file)
         if as_json:
             emit(True, result.as_dict(), "")
             return
@@ -188,15 +182,14 @@ def user_create(
 ) -> None:
     """Create a user in a tenant's pool."""
     from idp.accounts.service import create_user
-    from idp.db import db
     from idp.tenancy.service import get_tenant
 
     with app_context():
-        user = create_user(
-            get_tenant(account), email=email, password=password, name=name, pool=pool,
-            username=username, email_verified=verified, locale=locale,
-        )
-        db.session.commit()
+        with unit_of_work():
+            user = create_user(
+                get_tenant(account), email=email, password=password, name=name, pool=pool,
+                username=username, email_verified=verified, locale=locale,
+            )
         emit(as_json, {"id": user.id, "sub": user.sub, "email": user.email, "pool": user.pool},
              f"created {pool} user {user.email} (sub {user.sub})")
 
@@ -228,7 +221,6 @@ def client_create(
     backchannel_logout_uri: str | None, first_party: bool, pool: str, as_json: bool,
 ) -> None:
     """Register a client; its secret is printed once and stored only as a hash."""
-    from idp.db import db
     from idp.oauth.clients import register_client
     from idp.tenancy.service import get_tenant
 
@@ -245,8 +237,8 @@ def client_create(
         "backchannel_logout_uri": backchannel_logout_uri,
     }
     with app_context():
-        registered = register_client(get_tenant(account), metadata, first_party=first_party, pool=pool)
-        db.session.commit()
+        with unit_of_work():
+            registered = register_client(get_tenant(account), metadata, first_party=first_party, pool=pool)
         client = registered.client
         emit(as_json, {"client_id": client.client_id, "client_secret": registered.client_secret},
              f"client_id: {client.client_id}\nclient_secret: {registered.client_secret or '(public client)'}")
@@ -261,13 +253,12 @@ def client_registration_token(account: str, days: int | None, as_json: bool) -> 
     """Mint an initial access token for dynamic client registration (RFC 7591 §3); shown once."""
     from datetime import timedelta
 
-    from idp.db import db
     from idp.oauth.registration import create_initial_access_token
     from idp.tenancy.service import get_tenant
 
     with app_context():
-        token = create_initial_access_token(get_tenant(account), timedelta(days=days) if days else None)
-        db.session.commit()
+        with unit_of_work():
+            token = create_initial_access_token(get_tenant(account), timedelta(days=days) if days else None)
         emit(as_json, {"initial_access_token": token}, f"initial access token: {token}")
 
 
@@ -282,13 +273,12 @@ def keys_group() -> None:
 @guarded
 def keys_rotate(account: str, as_json: bool) -> None:
     """Start signing with new keys; retired public keys stay published until their tokens expire."""
-    from idp.db import db
     from idp.signing.service import rotate_keys
     from idp.tenancy.service import get_tenant
 
     with app_context():
-        keys = rotate_keys(get_tenant(account))
-        db.session.commit()
+        with unit_of_work():
+            keys = rotate_keys(get_tenant(account))
         kids = {key.alg: key.kid for key in keys}
         emit(as_json, {"active": kids}, "new signing keys: " + ", ".join(f"{a} {k}" for a, k in kids.items()))
 
@@ -306,12 +296,11 @@ def policy_group() -> None:
 @guarded
 def policy_publish(kind: str, version: str, url: str, as_json: bool) -> None:
     """Publish a new version: everyone accepts it at their next sign-in."""
-    from idp.db import db
     from idp.policies.service import publish
 
     with app_context():
-        document = publish(kind, version, url)
-        db.session.commit()
+        with unit_of_work():
+            document = publish(kind, version, url)
         emit(as_json, {"id": document.id, "kind": document.kind, "version": document.version, "url": document.url},
              f"published {document.title} version {document.version}")
 
@@ -326,16 +315,15 @@ def user_invite(account: str, email: str, pool: str, as_json: bool) -> None:
     """Email a user a link to set their password (or to reset it, if they have one)."""
     from idp.accounts.recovery import send_password_link
     from idp.accounts.service import AccountError, find_user_by_email
-    from idp.db import db
     from idp.tenancy.service import get_tenant
 
     with app_context():
-        tenant = get_tenant(account)
-        user = find_user_by_email(tenant, pool, email)
-        if user is None:
-            raise AccountError(f"no {pool} account with the email {email.strip()} in '{account}'")
-        send_password_link(tenant, user)
-        db.session.commit()
+        with unit_of_work():
+            tenant = get_tenant(account)
+            user = find_user_by_email(tenant, pool, email)
+            if user is None:
+                raise AccountError(f"no {pool} account with the email {email.strip()} in '{account}'")
+            send_password_link(tenant, user)
         emit(as_json, {"sub": user.sub, "email": user.email}, f"queued a password link for {user.email}")
 
 

@@ -16,8 +16,10 @@ import secrets
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
+from idp.errors import ServerError
 
-class SealedSecretError(ValueError):
+
+class SealedSecretError(ServerError, ValueError):
     """A sealed secret could not be opened: wrong master key or tampered data."""
 
 

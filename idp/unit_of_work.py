@@ -71,8 +71,8 @@ def rollback() -> None:
     """Roll back; on a connection the database already dropped there is nothing to roll back."""
     try:
         db.session.rollback()
-    except sa.SQLAlchemyError:
-        log.warning("rollback failed; the connection is discarded", exc_info=True)
+    except sa.SQLAlchemyError as error:
+        log.warning("rollback failed, the connection is discarded: %s", type(error).__name__)
 
 
 def _commit() -> None:

@@ -6,6 +6,7 @@ import base64
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -14,8 +15,11 @@ from sqlalchemy import event
 from idp.accounts.models import User
 from idp.accounts.service import create_user
 from idp.db import db
+from idp.tenancy import tenant_file
 from idp.tenancy.models import Tenant
 from idp.tenancy.service import create_tenant
+from idp.tenancy.tenant_file import ApplyResult
+from idp.unit_of_work import unit_of_work
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -65,6 +69,12 @@ def make_user(tenant: Tenant, email: str = "coach@example.com", password: str | 
     user = create_user(tenant, email=email, password=password, **fields)
     db.session.commit()
     return user
+
+
+def apply_tenant_file(path: Path) -> ApplyResult:
+    """`idp tenant apply` as the CLI runs it: in a unit of work of its own, committed."""
+    with unit_of_work():
+        return tenant_file.apply_tenant_file(path)
 
 
 def csrf_from(html: str) -> str:

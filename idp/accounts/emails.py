@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from idp.errors import InvalidInput
 from idp.text import has_unreadable_characters
 
 MAX_EMAIL_LENGTH = 254
@@ -11,7 +12,7 @@ MAX_EMAIL_LENGTH = 254
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+$")
 
 
-class InvalidEmail(ValueError):
+class InvalidEmail(InvalidInput):
     """Not an email address we accept."""
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from idp.accounts.models import User
+from idp.errors import InvalidInput
 
 PAGES = ("welcome", "dashboard", "calendar", "classes", "students", "families", "staff", "billing", "reports",
          "settings")
@@ -25,7 +26,7 @@ PREFERENCES = ("welcome", "dashboard")
 DEFAULT_PREFERENCE = "welcome"
 
 
-class InvalidPermissions(ValueError):
+class InvalidPermissions(InvalidInput):
     """An unknown page name or landing-page preference; the message names it."""
 
 

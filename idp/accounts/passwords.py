@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from passlib.context import CryptContext
 
 from idp.accounts.common_passwords import is_common_password
+from idp.errors import InvalidInput
 from idp.text import has_unreadable_characters
 
 MIN_PASSWORD_LENGTH = 12
@@ -29,7 +30,7 @@ LEGACY = CryptContext(
 _DUMMY_HASH = HASHER.hash("portcullis-dummy-password")
 
 
-class WeakPassword(ValueError):
+class WeakPassword(InvalidInput):
     """The new password breaks a rule; the message says which."""
 
 

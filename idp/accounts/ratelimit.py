@@ -17,9 +17,19 @@ from idp import clock
 from idp.accounts.link_models import RequestCounter
 from idp.crypto import keyring
 from idp.db import db
-from idp.login.throttle import Throttled
+from idp.errors import Throttled
 from idp.login.throttle_rules import Policy, effective_failures, retry_after
 from idp.tenancy.models import Tenant
+
+
+class TooManyMails(Throttled):
+    """Mail was sent here recently: nobody can mail-bomb an address through us."""
+
+    def __init__(self, wait: timedelta) -> None:
+        super().__init__(wait)
+        minutes = max(1, -(-self.seconds // 60))
+        self.description = (f"We have sent several emails here recently. Please check your inbox and spam folder, "
+                            f"or try again in {minutes} minute{'s' if minutes != 1 else ''}.")
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,7 @@ def hit(tenant: Tenant, checks: list[tuple[Limit, str]]) -> None:
         if row is not None:
             wait = max(wait, retry_after(limit.policy, row.count, row.last_at, now))
     if wait > timedelta(0):
-        raise Throttled(wait)
+        raise TooManyMails(wait)
     for limit, key, row in rows:
         _bump(tenant, limit, key, row, now)
 

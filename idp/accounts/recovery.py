@@ -28,7 +28,7 @@ from idp.accounts.models import User
 from idp.accounts.passwords import check_password_strength, hash_password
 from idp.accounts.service import create_user, find_user_by_email
 from idp.crypto import keyring, random_token
-from idp.db import db
+from idp.errors import Conflict, Gone, InvalidInput
 from idp.login.throttle_rules import ip_key
 from idp.mail.outbox import enqueue
 from idp.mail.render import render_mail
@@ -37,7 +37,7 @@ from idp.tenancy.models import Tenant
 PASSWORD_PURPOSES = (RESET_PASSWORD, INVITATION)
 
 
-class LinkUnusable(Exception):
+class LinkUnusable(Gone):
     """The link cannot do what was asked; `check` says why (used, expired, invalid)."""
 
     def __init__(self, check: LinkCheck) -> None:
@@ -45,11 +45,11 @@ class LinkUnusable(Exception):
         self.check = check
 
 
-class PasswordsDiffer(ValueError):
+class PasswordsDiffer(InvalidInput):
     """The two new-password fields do not match."""
 
 
-class AlreadyVerified(Exception):
+class AlreadyVerified(Conflict):
     """A new verification link was asked for an address that is verified already."""
 
 
@@ -73,7 +73,6 @@ def request_password_link(tenant: Tenant, email: str, ip: str, pool: str = "staf
         send_password_link(tenant, user)
     else:
         _work_like_sending(tenant, email)
-    db.session.commit()
 
 
 def staff_sent_reset(tenant: Tenant, email: str, pool: str = "staff") -> bool:
@@ -85,7 +84,6 @@ def staff_sent_reset(tenant: Tenant, email: str, pool: str = "staff") -> bool:
         return False
     ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, user.email_normalized)])
     send_password_link(tenant, user)
-    db.session.commit()
     return True
 
 
@@ -102,7 +100,6 @@ def invite_user(tenant: Tenant, *, email: str, name: str | None, pool: str, send
     user = create_user(tenant, email=email, name=name, pool=pool)
     if send_invitation:
         _send_link(tenant, user, INVITATION)
-    db.session.commit()
     return user
 
 
@@ -113,7 +110,6 @@ def send_verification(tenant: Tenant, user: User, ip: str) -> bool:
     ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, user.email_normalized),
                            (ratelimit.MAIL_PER_IP, ip_key(ip))])
     _send_link(tenant, user, VERIFY_EMAIL)
-    db.session.commit()
     return True
 
 
@@ -136,7 +132,6 @@ def set_password_with_link(tenant: Tenant, purpose: str, token: str, password: s
     _after_password_change(tenant, user)
     if had_password:
         _send_password_changed(tenant, user)
-    db.session.commit()
     return user
 
 
@@ -154,7 +149,6 @@ def verify_email_with_link(tenant: Tenant, token: str) -> VerifyOutcome:
         return VerifyOutcome(already_verified=True)  # a concurrent click won; it verified the address
     user.email_verified = True
     retire_links(tenant, user, (VERIFY_EMAIL,))
-    db.session.commit()
     return VerifyOutcome(already_verified=False)
 
 
@@ -180,7 +174,6 @@ def send_new_link(tenant: Tenant, purpose: str, token: str, ip: str) -> str:
         _send_link(tenant, user, VERIFY_EMAIL)
     else:
         send_password_link(tenant, user)
-    db.session.commit()
     return mask_email(user.email)
 
 

@@ -19,6 +19,7 @@ from idp.accounts.passwords import (
 )
 from idp.crypto import random_token
 from idp.db import db
+from idp.errors import InvalidInput
 from idp.tenancy.models import Tenant
 from idp.text import has_unreadable_characters
 
@@ -30,12 +31,15 @@ MAX_LOCALE_LENGTH = 35  # users.locale; RFC 5646 §4.4.1 asks implementations to
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*\Z")
 
 
-class AccountError(ValueError):
+class AccountError(InvalidInput):
     """A user cannot be created or changed as asked; the message says why."""
 
 
 class EmailInUse(AccountError):
     """Another account of the pool holds the address; `existing` is that account."""
+
+    status = 409
+    error = "conflict"
 
     def __init__(self, message: str, existing: User) -> None:
         super().__init__(message)

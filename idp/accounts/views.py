@@ -26,8 +26,8 @@ from idp.accounts.recovery import (
     set_password_with_link,
     verify_email_with_link,
 )
-from idp.login.throttle import Throttled
 from idp.tenancy.context import current_tenant, require_tenant
+from idp.web.errors import show_errors_on
 from idp.web.pages import form_value, render_page
 
 bp = Blueprint("accounts", __name__)
@@ -47,14 +47,13 @@ def forgot_password() -> ResponseReturnValue:
 def forgot_password_submit() -> ResponseReturnValue:
     email = form_value(request.form, "email", MAX_EMAIL_LENGTH + 1)
     form = {"email": email[:MAX_EMAIL_LENGTH]}
+    show_errors_on(render_page, "accounts/forgot_password.html", form=form, errors={})
     try:
         if not email:
             raise InvalidEmail("Enter the email address you sign in with.")
         request_password_link(current_tenant(), email, request.remote_addr or "")
     except InvalidEmail as exc:
         return render_page("accounts/forgot_password.html", status=400, form=form, errors={"email": str(exc)})
-    except Throttled as exc:
-        return _too_many("accounts/forgot_password.html", exc, form=form, errors={})
     return render_page("accounts/link_sent.html", email=form["email"], purpose=RESET_PASSWORD)
 
 
@@ -115,6 +114,8 @@ def new_link(kind: str, token: str) -> ResponseReturnValue:
     """From an expired link's page: send a fresh link to the same account."""
     purpose = PURPOSE_BY_PATH[kind]
     tenant = current_tenant()
+    show_errors_on(render_page, "accounts/link_problem.html", purpose=purpose, status_name="expired",
+                   new_link_url=_new_link_url(purpose, token))
     try:
         masked = send_new_link(tenant, purpose, token, request.remote_addr or "")
     except AlreadyVerified:
@@ -123,9 +124,6 @@ def new_link(kind: str, token: str) -> ResponseReturnValue:
         if exc.check.status is LinkStatus.VALID:  # nothing to renew: back to the link's own page
             return redirect(f"{request.script_root}/{kind}/{token}", code=303)
         return _link_problem(purpose, token, exc.check)
-    except Throttled as exc:
-        return _too_many("accounts/link_problem.html", exc, purpose=purpose, status_name="expired",
-                         new_link_url=_new_link_url(purpose, token))
     return render_page("accounts/link_sent.html", email=masked, purpose=purpose, masked=True)
 
 
@@ -134,10 +132,8 @@ def send_verification_email() -> ResponseReturnValue:
     """The signed-in page's "Send verification email" button."""
     if g.user is None:
         return redirect(url_for("login.sign_in_form"), code=303)
-    try:
-        sent = send_verification(current_tenant(), g.user, request.remote_addr or "")
-    except Throttled as exc:
-        return _too_many("accounts/link_sent.html", exc, email=g.user.email, purpose=VERIFY_EMAIL)
+    show_errors_on(render_page, "accounts/link_sent.html", email=g.user.email, purpose=VERIFY_EMAIL)
+    sent = send_verification(current_tenant(), g.user, request.remote_addr or "")
     if not sent:
         return redirect(url_for("login.signed_in"), code=303)
     return render_page("accounts/link_sent.html", email=g.user.email, purpose=VERIFY_EMAIL, signed_in=True)
@@ -164,11 +160,3 @@ def _link_problem(purpose: str, token: str, check: LinkCheck) -> ResponseReturnV
 
 def _new_link_url(purpose: str, token: str) -> str:
     return url_for("accounts.new_link", kind=PATH_BY_PURPOSE[purpose], token=token)
-
-
-def _too_many(template: str, exc: Throttled, **context: object) -> ResponseReturnValue:
-    minutes = max(1, -(-exc.seconds // 60))
-    alert = (f"We have sent several emails here recently. Please check your inbox and spam folder, "
-             f"or try again in {minutes} minute{'s' if minutes != 1 else ''}.")
-    page, status = render_page(template, status=429, alert=alert, **context)
-    return page, status, {"Retry-After": str(exc.seconds)}

@@ -10,22 +10,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import g, jsonify, request
-from werkzeug.wrappers import Response
+from flask import g, request
 
+from idp.errors import InsufficientScope, InvalidToken
 from idp.oauth.server import tenant_issuers
 from idp.oauth.tokens import AccessToken, verify_access_token
 from idp.tenancy.context import current_tenant
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def api_error(status: int, error: str, description: str) -> Response:
-    response = jsonify({"error": error, "error_description": description})
-    response.status_code = status
-    if status in (401, 403):
-        response.headers["WWW-Authenticate"] = f'Bearer error="{error}", error_description="{description}"'
-    return response
 
 
 def bearer_token() -> str:
@@ -43,9 +35,9 @@ def require_scope(*scopes: str) -> Callable[[F], F]:
             tenant = current_tenant()
             token: AccessToken | None = verify_access_token(tenant, bearer_token(), tenant_issuers(tenant))
             if token is None:
-                return api_error(401, "invalid_token", "A valid access token of this tenant is required.")
+                raise InvalidToken("A valid access token of this tenant is required.")
             if not set(scopes) & set(token.scopes):
-                return api_error(403, "insufficient_scope", f"This needs the scope {' or '.join(scopes)}.")
+                raise InsufficientScope(f"This needs the scope {' or '.join(scopes)}.")
             g.api_token = token
             return view(*args, **kwargs)
 

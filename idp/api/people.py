@@ -18,14 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from idp.accounts.landing import InvalidPermissions, apply_staff_settings, landing_page, permitted_pages
+from idp.accounts.landing import apply_staff_settings, landing_page, permitted_pages
 from idp.accounts.models import User
 from idp.accounts.recovery import invite_user
-from idp.accounts.service import AccountError, EmailInUse
-from idp.api.auth import api_error, require_scope
+from idp.api.auth import require_scope
 from idp.api.views import bp, json_body
 from idp.business import service as business
 from idp.db import db
+from idp.errors import Conflict, InvalidInput, NotFound
 from idp.mfa import service as mfa
 from idp.policies.service import accepted_versions
 from idp.tenancy.context import current_tenant
@@ -46,20 +46,13 @@ def create_person() -> Response:
     An address already in the pool is 409, naming the account that holds it."""
     fields = _new_person(json_body())
     if fields is None:
-        return api_error(400, "invalid_request", "Send a JSON object with an 'email' string, and optionally "
+        raise InvalidInput("Send a JSON object with an 'email' string, and optionally "
                          "'name' (string), 'pool' ('staff' or 'customer') and 'send_invitation' (true/false).")
     try:
         user = invite_user(current_tenant(), email=fields["email"], name=fields.get("name"),
                            pool=fields.get("pool", "staff"), send_invitation=fields.get("send_invitation", False))
-    except EmailInUse as exc:
-        db.session.rollback()
-        return api_error(409, "conflict", str(exc))
-    except AccountError as exc:
-        db.session.rollback()
-        return api_error(400, "invalid_request", str(exc))
     except IntegrityError:  # a concurrent request took the address between our check and the insert
-        db.session.rollback()
-        return api_error(409, "conflict", "An account with this email address was just created.")
+        raise Conflict("An account with this email address was just created.") from None
     response = jsonify({**_person(user), "invitation_sent": fields.get("send_invitation", False)})
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_person", sub=user.sub)
@@ -71,7 +64,7 @@ def create_person() -> Response:
 def get_person(sub: str) -> Response:
     user = _user(sub)
     if user is None:
-        return _no_such_person()
+        raise _no_such_person()
     return jsonify(_person(user))
 
 
@@ -81,16 +74,11 @@ def get_person(sub: str) -> Response:
 def update_person(sub: str) -> Response:
     user = _user(sub)
     if user is None:
-        return _no_such_person()
+        raise _no_such_person()
     body = json_body()
     if body is None or not set(body) <= {"landing_page", "permissions"}:
-        return api_error(400, "invalid_request", "Send a JSON object with 'landing_page' and/or 'permissions'.")
-    try:
-        apply_staff_settings(user, body)
-    except InvalidPermissions as exc:
-        db.session.rollback()
-        return api_error(400, "invalid_request", str(exc))
-    db.session.commit()
+        raise InvalidInput("Send a JSON object with 'landing_page' and/or 'permissions'.")
+    apply_staff_settings(user, body)
     return jsonify(_person(user))
 
 
@@ -100,12 +88,11 @@ def update_person(sub: str) -> Response:
 def remove_second_factor(sub: str) -> Response:
     user = _user(sub)
     if user is None:
-        return _no_such_person()
+        raise _no_such_person()
     removed = mfa.remove_factor(current_tenant(), user, actor=f"client:{g.api_token.client_id}",
                                 ip=request.remote_addr)
-    db.session.commit()
     if not removed:
-        return api_error(404, "not_found", "This person has no second factor.")
+        raise NotFound("This person has no second factor.")
     return Response(status=204)
 
 
@@ -121,7 +108,7 @@ def get_business() -> Response:
 def put_business() -> Response:
     body = json_body()
     if body is None:
-        return api_error(400, "invalid_request", "Send a JSON object of business fields.")
+        raise InvalidInput("Send a JSON object of business fields.")
     return _store(lambda: business.apply_business(current_tenant(), body))
 
 
@@ -131,17 +118,12 @@ def put_business() -> Response:
 def put_location(name: str) -> Response:
     body = json_body()
     if body is None:
-        return api_error(400, "invalid_request", "Send a JSON object of location fields.")
+        raise InvalidInput("Send a JSON object of location fields.")
     return _store(lambda: business.apply_location(current_tenant(), {**body, "name": name}))
 
 
 def _store(change: Any) -> Response:
-    try:
-        change()
-    except business.BusinessError as exc:
-        db.session.rollback()
-        return api_error(400, "invalid_request", str(exc))
-    db.session.commit()
+    change()
     return jsonify(business.details_as_dict(current_tenant()))
 
 
@@ -183,5 +165,5 @@ def _user(sub: str) -> User | None:
     ).scalar_one_or_none()
 
 
-def _no_such_person() -> Response:
-    return api_error(404, "not_found", "No person with that sub at this tenant.")
+def _no_such_person() -> NotFound:
+    return NotFound("No person with that sub at this tenant.")

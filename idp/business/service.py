@@ -17,6 +17,7 @@ from idp import clock
 from idp.accounts.emails import InvalidEmail, validate_email
 from idp.business.models import BusinessDetails, Location
 from idp.db import db
+from idp.errors import InvalidInput
 from idp.tenancy.models import Tenant
 
 # field: (label, why it matters)
@@ -34,7 +35,7 @@ LOCATION_FIELDS = {
 MAX_LENGTHS = {"legal_name": 200, "name": 200, "email": 254, "phone": 40, "address": 500}
 
 
-class BusinessError(ValueError):
+class BusinessError(InvalidInput):
     """Details that cannot be stored; the message says which and why."""
 
 

@@ -7,12 +7,11 @@ from flask.typing import ResponseReturnValue
 
 from idp import clock
 from idp.accounts.recovery import send_verification
-from idp.db import db
 from idp.login.current import continue_url, pending_request_id, step_context
 from idp.login.notices import NoticesStep, notices_for
 from idp.login.pipeline import Context
-from idp.login.throttle import Throttled
 from idp.tenancy.context import require_tenant
+from idp.web.errors import show_errors_on
 from idp.web.pages import render_page
 
 bp = Blueprint("notices", __name__)
@@ -36,7 +35,6 @@ def seen() -> ResponseReturnValue:
     ctx = step_context(STEP, request_id)
     if ctx.session.notices_seen_at is None:
         ctx.session.notices_seen_at = clock.now()
-        db.session.commit()
     return redirect(continue_url(request_id), code=303)
 
 
@@ -45,13 +43,8 @@ def send_verification_email() -> ResponseReturnValue:
     """The notice's button: the accounts service mails the link; the person stays in the pipeline."""
     request_id = pending_request_id(request.form)
     ctx = step_context(STEP, request_id)
-    try:
-        sent = send_verification(ctx.tenant, ctx.user, request.remote_addr or "")
-    except Throttled as exc:
-        minutes = max(1, -(-exc.seconds // 60))
-        page, status = _page(ctx, status=429, alert=f"We have sent several emails here recently. Please check your "
-                             f"inbox and spam folder, or try again in {minutes} minute{'s' if minutes != 1 else ''}.")
-        return page, status, {"Retry-After": str(exc.seconds)}
+    show_errors_on(_page, ctx)
+    sent = send_verification(ctx.tenant, ctx.user, request.remote_addr or "")
     return _page(ctx, verification_sent=sent)
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from idp.accounts.service import check_password, find_user_by_identifier, get_user
-from idp.db import db
+from idp.errors import PortcullisError
 from idp.login import throttle
 from idp.oauth.logout import sign_out
 from idp.sessions.models import BrowserSession
 from idp.sessions.service import StartedSession, renew_proof, start_session
 from idp.tenancy.models import Tenant
+from idp.unit_of_work import keep_on_refusal
 
 
-class InvalidCredentials(Exception):
+class InvalidCredentials(PortcullisError):
     """Wrong password or unknown account: callers cannot and must not tell which."""
+
+    status = 401
+    error = "invalid_credentials"
+    message = "That email or password is not right. Check them and try again."
 
 
 def sign_in_with_password(
@@ -36,7 +41,7 @@ def sign_in_with_password(
     user = check_password(account, password)
     if user is None:
         throttle.record_failure(tenant, key, ip)
-        db.session.commit()
+        keep_on_refusal()  # the failure must count although the request is refused
         raise InvalidCredentials()
     throttle.record_success(tenant, key)
     if previous is not None and previous.user_id == user.id:
@@ -45,7 +50,6 @@ def sign_in_with_password(
         if previous is not None:
             replace_session(tenant, previous)
         started = start_session(tenant, user, persistent=persistent)
-    db.session.commit()
     return started
 
 

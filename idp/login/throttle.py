@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from idp import clock
+from idp import clock, errors
 from idp.accounts.models import User
 from idp.crypto import keyring
 from idp.db import db
@@ -26,10 +25,12 @@ from idp.tenancy.models import Tenant
 POLICIES = {"account": ACCOUNT_POLICY, "ip": IP_POLICY}
 
 
-class Throttled(Exception):
+class Throttled(errors.Throttled):
+    """Too many failed sign-ins or codes: the person waits, and is told how long."""
+
     def __init__(self, wait: timedelta) -> None:
         super().__init__(wait)
-        self.seconds = max(1, math.ceil(wait.total_seconds()))
+        self.description = f"Too many attempts. Please wait {self.seconds} seconds and try again."
 
 
 def account_key(identifier: str, user: User | None) -> str:

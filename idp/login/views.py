@@ -8,21 +8,19 @@ from werkzeug.wrappers import Response
 
 from idp.accounts.emails import MAX_EMAIL_LENGTH
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH
-from idp.db import db
-from idp.login import pipeline, throttle
+from idp.login import pipeline
 from idp.login.current import context_for, continue_url, login_hint_for, pending_request_id, sign_in_url
 from idp.login.portal import default_portal_url
-from idp.login.service import InvalidCredentials, sign_in_with_password
+from idp.login.service import sign_in_with_password
 from idp.oauth.logout import sign_out as end_signed_in_session
 from idp.sessions.web import clear_session_cookie, set_session_cookie
 from idp.tenancy.context import current_route, current_tenant, require_tenant
 from idp.web import csrf
+from idp.web.errors import show_errors_on
 from idp.web.pages import form_value, render_page
 
 bp = Blueprint("login", __name__)
 bp.before_request(require_tenant)
-
-INVALID_CREDENTIALS = "That email or password is not right. Check them and try again."
 
 
 @bp.get("/continue")
@@ -70,20 +68,11 @@ def sign_in() -> ResponseReturnValue:
     request_id = pending_request_id(request.form)
     if errors:
         return render_page("login/sign_in.html", status=400, form=form, errors=errors, request_id=request_id)
-    try:
-        started = sign_in_with_password(
-            tenant, identifier=identifier, password=password, persistent=persistent,
-            ip=request.remote_addr or "", previous=g.browser_session,
-        )
-    except throttle.Throttled as exc:
-        page, status = render_page(
-            "login/sign_in.html", status=429, form=form, errors={}, request_id=request_id,
-            alert=f"Too many attempts. Please wait {exc.seconds} seconds and try again.",
-        )
-        return page, status, {"Retry-After": str(exc.seconds)}
-    except InvalidCredentials:
-        return render_page("login/sign_in.html", status=401, form=form, errors={}, alert=INVALID_CREDENTIALS,
-                           request_id=request_id)
+    show_errors_on(render_page, "login/sign_in.html", form=form, errors={}, request_id=request_id)
+    started = sign_in_with_password(
+        tenant, identifier=identifier, password=password, persistent=persistent,
+        ip=request.remote_addr or "", previous=g.browser_session,
+    )
     response = redirect(continue_url(request_id), code=303)
     set_session_cookie(response, started, current_route())
     csrf.rotate()
@@ -113,7 +102,6 @@ def sign_out_form() -> ResponseReturnValue:
 def sign_out() -> Response:
     if g.browser_session is not None:
         end_signed_in_session(current_tenant(), g.browser_session, g.user)
-        db.session.commit()
     response = redirect(url_for("login.signed_out"), code=303)
     clear_session_cookie(response, current_route())
     csrf.rotate()

@@ -19,23 +19,25 @@ from idp.accounts.models import User
 from idp.audit import service as audit
 from idp.crypto import keyring
 from idp.db import db
+from idp.errors import Conflict, InvalidInput
 from idp.login import throttle
 from idp.mfa import totp
 from idp.mfa.models import RecoveryCode, SecondFactor
 from idp.mfa.qr import qr_svg
 from idp.sessions.models import BrowserSession
 from idp.tenancy.models import Tenant
+from idp.unit_of_work import keep_on_refusal
 
 POLICIES = ("off", "optional", "required")
 AMR_PASSWORD = "pwd"  # noqa: S105 - an RFC 8176 method name
 AMR_WITH_OTP = "pwd otp"
 
 
-class InvalidCode(ValueError):
+class InvalidCode(InvalidInput):
     """The code is wrong, already used, or from too far in the past or future."""
 
 
-class NoEnrolment(Exception):
+class NoEnrolment(Conflict):
     """There is no enrolment in progress for this session (or a factor is already confirmed)."""
 
 
@@ -195,10 +197,9 @@ def _check_throttle(tenant: Tenant, user: User, ip: str) -> None:
 
 
 def _failed(tenant: Tenant, user: User, ip: str) -> NoReturn:
-    """Record the failure (committed now: the request fails) and raise InvalidCode."""
-    db.session.rollback()
+    """Record the failure, kept although the request is refused, and raise InvalidCode."""
     throttle.record_failure(tenant, _throttle_key(user), ip)
-    db.session.commit()
+    keep_on_refusal()
     raise InvalidCode()
 
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, g, redirect, request
 from flask.typing import ResponseReturnValue
 
-from idp.db import db
-from idp.login import throttle
 from idp.login.current import context_for, continue_url, pending_request_id, sign_in_url, step_context
 from idp.login.pipeline import Context
 from idp.mfa import service
 from idp.mfa.step import SecondFactorStep
 from idp.tenancy.context import require_tenant
+from idp.web.errors import show_errors_on
 from idp.web.pages import form_value, render_page
 
 bp = Blueprint("mfa", __name__)
@@ -53,15 +50,13 @@ def verify() -> ResponseReturnValue:
     code = form_value(request.form, "code", MAX_CODE_FIELD)
     if not code:
         return _verify_page(ctx, errors={"code": "Enter the 6-digit code from your app."}, status=400)
+    show_errors_on(_verify_page, ctx, errors={})
     try:
         service.verify(ctx.tenant, ctx.user, ctx.session, code, request.remote_addr or "")
     except service.NoEnrolment:
         return redirect(continue_url(request_id), code=303)
     except service.InvalidCode:
         return _verify_page(ctx, errors={"code": WRONG_CODE}, status=400)
-    except throttle.Throttled as exc:
-        return _too_many(_verify_page, ctx, exc)
-    db.session.commit()
     return redirect(continue_url(request_id), code=303)
 
 
@@ -72,15 +67,13 @@ def confirm() -> ResponseReturnValue:
     code = form_value(request.form, "code", MAX_CODE_FIELD)
     if not code:
         return _enrol_page(ctx, errors={"code": "Enter the 6-digit code your app shows."}, status=400)
+    show_errors_on(_enrol_page, ctx, errors={})
     try:
         codes = service.confirm_enrolment(ctx.tenant, ctx.user, ctx.session, code, request.remote_addr or "")
     except service.NoEnrolment:
         return redirect(continue_url(request_id), code=303)
     except service.InvalidCode:
         return _enrol_page(ctx, errors={"code": WRONG_CODE}, status=400)
-    except throttle.Throttled as exc:
-        return _too_many(_enrol_page, ctx, exc)
-    db.session.commit()
     # Shown once: only their hashes are stored, and this response is never cached (no-store).
     return render_page("mfa/recovery_codes.html", codes=codes, continue_url=continue_url(request_id))
 
@@ -100,15 +93,6 @@ def _verify_page(ctx: Context, errors: dict[str, str], status: int = 200, alert:
                  ) -> ResponseReturnValue:
     return render_page("mfa/verify.html", status=status, errors=errors, alert=alert, request_id=ctx.request_id,
                        user=g.user)
-
-
-def _too_many(page: Any, ctx: Context, exc: throttle.Throttled) -> ResponseReturnValue:
-    rendered = page(ctx, errors={}, status=429,
-                    alert=f"Too many attempts. Please wait {exc.seconds} seconds and try again.")
-    if not isinstance(rendered, tuple):
-        return rendered
-    body, status = rendered[0], rendered[1]
-    return body, status, {"Retry-After": str(exc.seconds)}
 
 
 def _groups(secret: str) -> str:

@@ -1,7 +1,7 @@
 """Grants, codes and refresh tokens: issuing, spending, rotating and revoking.
 
 A grant is what one person allowed one client in one sign-in. Its refresh tokens follow the
-browser session rules (docs/architecture.md, sessions): they idle out with the tenant's idle timeout, or
+browser session rules (DESIGN.md §Sessions): they idle out with the tenant's idle timeout, or
 live until the session's hard end with "Stay logged in"; logging out revokes them. Codes and
 refresh tokens are stored only as keyed hashes and spent with a conditional UPDATE, so of two
 concurrent uses exactly one wins; a second use of either revokes the whole grant (RFC 9700 §4.14,
@@ -27,6 +27,7 @@ from idp import clock
 from idp.accounts.models import User
 from idp.crypto import keyring, random_token
 from idp.db import DriverQuery, column_keys, db, loaded_instance, new_id
+from idp.errors import PortcullisError
 from idp.oauth.models import AuthorizationCode, Grant, RefreshToken
 from idp.sessions.models import BrowserSession
 from idp.tenancy.models import Tenant
@@ -36,7 +37,8 @@ CODE_LIFETIME = timedelta(seconds=60)
 MAX_TOKEN_LENGTH = 256
 
 
-class GrantError(Exception):
+class GrantError(PortcullisError):
+    error = "invalid_grant"
     """The code or refresh token is unknown, spent, expired, revoked or another client's."""
 
 

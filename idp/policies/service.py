@@ -17,6 +17,7 @@ from idp import clock
 from idp.accounts.models import User
 from idp.audit import service as audit
 from idp.db import db
+from idp.errors import Conflict, InvalidInput
 from idp.policies.models import KINDS, PolicyAcceptance, PolicyDocument
 from idp.tenancy.models import Tenant
 
@@ -24,12 +25,14 @@ MAX_VERSION_LENGTH = 64
 MAX_URL_LENGTH = 2000
 
 
-class PolicyError(ValueError):
+class PolicyError(InvalidInput):
     """A document cannot be published as asked; the message says why."""
 
 
-class StaleDocuments(Exception):
+class StaleDocuments(Conflict):
     """The form accepted documents that are not (or no longer) the ones waiting for acceptance."""
+
+    message = "The documents changed while this page was open. Please read the current versions below."
 
 
 @dataclass(frozen=True)

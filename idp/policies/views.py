@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from idp.db import db
 from idp.login.current import continue_url, pending_request_id, step_context
 from idp.login.pipeline import Context
 from idp.oauth.logout import sign_out
@@ -15,6 +14,7 @@ from idp.policies.step import PoliciesStep
 from idp.sessions.web import clear_session_cookie
 from idp.tenancy.context import current_route, require_tenant
 from idp.web import csrf
+from idp.web.errors import show_errors_on
 from idp.web.pages import render_page
 
 bp = Blueprint("policies", __name__)
@@ -22,7 +22,6 @@ bp.before_request(require_tenant)
 
 MAX_DOCUMENTS = 10
 STEP = PoliciesStep()
-STALE = "The documents changed while this page was open. Please read the current versions below."
 
 
 @bp.get("/policies")
@@ -39,15 +38,14 @@ def accept() -> ResponseReturnValue:
     request_id = pending_request_id(request.form)
     ctx = step_context(STEP, request_id)
     document_ids = [value[:64] for value in request.form.getlist("document")[:MAX_DOCUMENTS]]
+    show_errors_on(_page, ctx)
     try:
         service.accept(ctx.tenant, ctx.user, document_ids, ip=request.remote_addr or "",
                        newsletter=request.form.get("newsletter") == "on")
     except service.StaleDocuments:
-        db.session.rollback()
         if not service.outdated_for(ctx.tenant, ctx.user):
             return redirect(continue_url(request_id), code=303)  # already accepted: a repeated form
-        return _page(ctx, status=409, alert=STALE)
-    db.session.commit()
+        raise
     return redirect(continue_url(request_id), code=303)
 
 
@@ -60,7 +58,6 @@ def decline() -> ResponseReturnValue:
                             request.remote_addr or "")
     response = deny_pending_request(ctx.request_id) or redirect(url_for("login.signed_out"), code=303)
     sign_out(ctx.tenant, ctx.session, ctx.user)
-    db.session.commit()
     clear_session_cookie(response, current_route())
     csrf.rotate()
     return response

@@ -75,8 +75,7 @@ def resume_session(tenant: Tenant, cookie_value: str | None) -> BrowserSession |
     if not alive:
         return None
     if needs_touch(now=now, last_seen_at=session.last_seen_at):
-        session.last_seen_at = now
-        db.session.commit()
+        session.last_seen_at = now  # committed with the request (idp.unit_of_work)
     return session
 
 

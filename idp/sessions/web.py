@@ -15,7 +15,8 @@ COOKIE_NAME = "portcullis_session"
 def load_browser_session() -> None:
     """before_request: `g.browser_session` and `g.user` for the tenant's live session, if any.
 
-    Loading renews the idle timer: any request that reaches the server counts as activity.
+    Loading renews the idle timer: any request that the server answers without refusing counts
+    as activity (the renewal is part of the request's unit of work).
     """
     g.browser_session = None
     g.user = None

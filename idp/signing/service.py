@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, select
 from idp import clock
 from idp.crypto import keyring
 from idp.db import db, new_id
+from idp.errors import ServerError
 from idp.signing.models import SigningKey
 from idp.tenancy.models import Tenant
 
@@ -37,7 +38,7 @@ ACTIVE_KEY_CACHE_SECONDS = 30
 PrivateKey = RSAKey | ECKey
 
 
-class NoSigningKey(LookupError):
+class NoSigningKey(ServerError, LookupError):
     """The tenant has no active key for the algorithm (run `idp keys rotate`)."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from idp.errors import InvalidInput
+
 # \Z, not $: `$` also matches before a trailing newline, which would let "acme\n" through.
 ACCOUNT_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])\Z")
 
@@ -16,7 +18,7 @@ RESERVED_ACCOUNTS = frozenset(
 )
 
 
-class InvalidAccountName(ValueError):
+class InvalidAccountName(InvalidInput):
     """The account name breaks a rule; the message says which, in words a person reads."""
 
 

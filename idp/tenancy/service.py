@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 
 from idp import clock
 from idp.db import db
+from idp.errors import InvalidInput
 from idp.signing.service import create_signing_keys
 from idp.tenancy.models import Tenant
 from idp.tenancy.names import validate_account_name
@@ -32,7 +33,7 @@ SETTINGS_CHOICES = {
 }
 
 
-class TenantError(ValueError):
+class TenantError(InvalidInput):
     """A tenant cannot be created or changed as asked; the message says why."""
 
 

@@ -45,7 +45,7 @@ from idp.accounts.emails import normalize_email
 from idp.accounts.legacy_import import import_user
 from idp.accounts.models import User
 from idp.accounts.service import AccountError, create_user, find_user_by_email, set_locale
-from idp.db import db
+from idp.errors import InvalidInput
 from idp.tenancy.service import (
     TenantError,
     apply_settings,
@@ -57,7 +57,7 @@ from idp.tenancy.service import (
 MAX_FILE_BYTES = 1024 * 1024
 
 
-class TenantFileError(ValueError):
+class TenantFileError(InvalidInput):
     """The file cannot be read or applied; the message names the file and the problem."""
 
 
@@ -90,12 +90,9 @@ class ApplyResult:
 def apply_tenant_file(path: Path) -> ApplyResult:
     data = _read(path)
     try:
-        result = _apply(data)
+        return _apply(data)
     except (TenantError, AccountError) as exc:
-        db.session.rollback()
         raise TenantFileError(f"{path}: {exc}") from exc
-    db.session.commit()
-    return result
 
 
 def _read(path: Path) -> dict[str, Any]:

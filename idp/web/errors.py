@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from functools import partial
 from typing import Any, TypeVar
 
@@ -26,7 +27,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, make_resp
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
-from idp.errors import DatabaseUnavailable, PortcullisError, ServerError
+from idp.errors import DatabaseUnavailable, PortcullisError, ServerError, ServiceUnavailable
 from idp.unit_of_work import as_outage, finish, rollback
 from idp.web.pages import render_page
 
@@ -92,6 +93,7 @@ def handle(error: Exception) -> ResponseReturnValue:
     if isinstance(error, HTTPException) and (error.code is None or error.code < 400):
         return error  # Werkzeug's routing redirects (a missing trailing slash)
     known = classify(error)
+    _read_rest_of_body()
     try:
         return render(known)
     except Exception:  # the error page itself failed: the same status, in plain words
@@ -100,11 +102,25 @@ def handle(error: Exception) -> ResponseReturnValue:
         return _plain(known)
 
 
+def _read_rest_of_body() -> None:
+    """Read what is left of the request body before answering. Refused early (a database outage,
+    a bad token), a request's body may still be arriving; a server that answers before reading it
+    closes the keep-alive connection, and a client that sends its next request on it loses that
+    request. The body is bounded by MAX_CONTENT_LENGTH; a larger one is not waited for."""
+    with suppress(Exception):  # too large, or the client went away: nothing to wait for
+        request.get_data(cache=False)
+
+
 def classify(error: BaseException) -> PortcullisError:
     """The PortcullisError this exception stands for; unexpected ones are logged and rolled back."""
     if isinstance(error, InternalServerError) and error.original_exception is not None:
         error = error.original_exception  # Flask's wrapper around what no handler took
     if isinstance(error, PortcullisError):
+        if isinstance(error, ServiceUnavailable):
+            log.warning("%s: %s", type(error).__name__, error.__cause__ or error)
+        elif error.status >= 500:
+            log.error("server error", exc_info=error)
+            rollback()
         return error
     outage = as_outage(error)
     if outage is not None:
@@ -126,8 +142,7 @@ def render(error: PortcullisError) -> Response:
     elif wants_json():
         response = as_json(error)
     else:
-        response = make_response(_page(error))
-        response.status_code = error.status
+        response = make_response(_page(error))  # the page carries its status
     response.headers.update(error.headers())
     return response
 

@@ -10,6 +10,7 @@ from flask import Flask
 from idp.oauth.clients import check_client_secret, find_client
 from idp.tenancy.service import get_tenant
 from idp.tenancy.tenant_file import TenantFileError, apply_tenant_file
+from idp.unit_of_work import unit_of_work
 
 TOML = """
 account = "toml-swim"
@@ -45,7 +46,7 @@ def test_clients_are_created_then_updated_in_place(app: Flask, tmp_path: Path) -
 def test_a_bad_client_is_named_and_nothing_is_applied(app: Flask, tmp_path: Path) -> None:
     path = tmp_path / "t.toml"
     path.write_text(TOML.format(uri="https://office.example/cb#fragment"))
-    with pytest.raises(TenantFileError, match="client office"):
+    with pytest.raises(TenantFileError, match="client office"), unit_of_work():
         apply_tenant_file(path)
     from idp.tenancy.service import find_tenant
 
