@@ -94,10 +94,19 @@ def as_outage(error: BaseException) -> DatabaseUnavailable | None:
         return error
     if isinstance(error, sa.DBAPIError) and (
         error.connection_invalidated or isinstance(error, sa.OperationalError | sa.InterfaceError)
-    ):
+    ) and not _sqlite_mistake(error):
         return DatabaseUnavailable()
     if isinstance(error, sa.DisconnectionError | sa.TimeoutError):
         return DatabaseUnavailable()
     if isinstance(error, sa.PendingRollbackError) and isinstance(error.__context__, sa.DBAPIError):
         return as_outage(error.__context__)
     return None
+
+
+def _sqlite_mistake(error: sa.DBAPIError) -> bool:
+    """SQLite reports a missing table or column as an OperationalError too; only a locked, busy
+    or unreadable database file is an outage there."""
+    if type(error.orig).__module__ != "sqlite3":
+        return False
+    text = str(error.orig).lower()
+    return not any(word in text for word in ("locked", "busy", "unable to open", "disk i/o"))

@@ -1,0 +1,92 @@
+"""The unit of work: what commits, what rolls back, and what a database outage becomes."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from idp import clock
+from idp.db import db, new_id
+from idp.errors import DatabaseUnavailable, InvalidInput, Throttled
+from idp.tenancy.models import Tenant
+from idp.tenancy.service import create_tenant
+from idp.unit_of_work import as_outage, finish, keep_on_refusal, unit_of_work
+
+
+def stored_accounts(database_url: str) -> set[str]:
+    """What another connection sees: only what was committed."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return set(conn.scalars(select(Tenant.account)))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("status", "kept"), [(200, True), (201, True), (303, True), (400, False),
+                                              (404, False), (429, False), (500, False), (503, False)])
+def test_a_request_commits_a_success_and_rolls_back_anything_else(
+    app: Flask, database_url: str, status: int, kept: bool,
+) -> None:
+    create_tenant("uow", "UoW")
+    finish(status)
+    assert ("uow" in stored_accounts(database_url)) is kept
+
+
+@pytest.mark.parametrize(("status", "kept"), [(400, True), (401, True), (429, True), (500, False), (503, False)])
+def test_a_refusal_that_must_keep_its_change_commits_but_a_server_error_never_does(
+    app: Flask, database_url: str, status: int, kept: bool,
+) -> None:
+    create_tenant("uow", "UoW")
+    keep_on_refusal()
+    finish(status)
+    assert ("uow" in stored_accounts(database_url)) is kept
+
+
+def test_keeping_is_for_one_unit_of_work_only(app: Flask, database_url: str) -> None:
+    keep_on_refusal()
+    finish(400)
+    create_tenant("uow", "UoW")
+    finish(400)
+    assert "uow" not in stored_accounts(database_url)
+
+
+def test_a_block_commits_when_it_ends_and_rolls_back_when_it_raises(app: Flask, database_url: str) -> None:
+    with unit_of_work():
+        create_tenant("kept", "UoW")
+    with pytest.raises(RuntimeError), unit_of_work():
+        create_tenant("dropped", "UoW")
+        raise RuntimeError("half-way")
+    with pytest.raises(InvalidInput), unit_of_work():
+        create_tenant("refused", "UoW")
+        raise InvalidInput("no")
+    with pytest.raises(Throttled), unit_of_work():
+        create_tenant("counted", "UoW")
+        keep_on_refusal()
+        raise Throttled(5)
+    assert stored_accounts(database_url) == {"kept", "counted"}
+
+
+def test_a_commit_that_breaks_a_constraint_is_not_an_outage(app: Flask, database_url: str) -> None:
+    with unit_of_work():
+        create_tenant("twice", "UoW")
+    with pytest.raises(IntegrityError), unit_of_work():
+        db.session.add(Tenant(id=new_id(), account="twice", name="Again", created_at=clock.now()))
+    assert stored_accounts(database_url) == {"twice"}
+
+
+def test_outages_are_told_from_other_database_errors() -> None:
+    refused = OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+    assert isinstance(as_outage(refused), DatabaseUnavailable)
+    assert as_outage(IntegrityError("INSERT", {}, ValueError("duplicate key"))) is None
+    assert as_outage(ValueError("not a database error")) is None
+    assert as_outage(OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: users"))) is None
+    assert isinstance(as_outage(OperationalError("SELECT", {}, sqlite3.OperationalError("database is locked"))),
+                      DatabaseUnavailable)
+    unavailable = DatabaseUnavailable()
+    assert as_outage(unavailable) is unavailable
+    assert unavailable.status == 503 and unavailable.headers()["Retry-After"].isdigit()
