@@ -18,6 +18,7 @@ status goes out: no exception reaches the HTTP server.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from functools import partial
@@ -115,23 +116,34 @@ def classify(error: BaseException) -> PortcullisError:
     """The PortcullisError this exception stands for; unexpected ones are logged and rolled back."""
     if isinstance(error, InternalServerError) and error.original_exception is not None:
         error = error.original_exception  # Flask's wrapper around what no handler took
+    outage = error if isinstance(error, ServiceUnavailable) else as_outage(error)
+    if outage is not None:
+        _log_outage(error)
+        rollback()
+        return outage
     if isinstance(error, PortcullisError):
-        if isinstance(error, ServiceUnavailable):
-            log.warning("%s: %s", type(error).__name__, error.__cause__ or error)
-        elif error.status >= 500:
+        if error.status >= 500:
             log.error("server error", exc_info=error)
             rollback()
         return error
-    outage = as_outage(error)
-    if outage is not None:
-        log.warning("database unavailable: %s", type(error).__name__)
-        rollback()
-        return outage
     if isinstance(error, HTTPException):
         return HTTPError(error)
     log.error("unhandled error", exc_info=error)
     rollback()
     return ServerError()
+
+
+_last_outage_logged = [0.0]
+
+
+def _log_outage(error: BaseException) -> None:
+    """One line a second at most: during an outage every request fails the same way."""
+    now = time.monotonic()
+    if now - _last_outage_logged[0] >= 1.0:
+        _last_outage_logged[0] = now
+        cause = error.__cause__ or error
+        log.warning("database unavailable, answering 503: %s: %s", type(cause).__name__,
+                    str(cause).splitlines()[0][:200] if str(cause) else "")
 
 
 def render(error: PortcullisError) -> Response:
