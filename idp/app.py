@@ -64,6 +64,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.jinja_env.globals["csrf_token"] = csrf.csrf_token
     errors.init_app(app)
     _register_blueprints(app)
+    _register_sign_in_steps(app)
 
     token_front = TokenEndpoint(app, app.wsgi_app, max_body=MAX_CONTENT_LENGTH)
     app.wsgi_app = TenantRouter(token_front, config)  # type: ignore[method-assign]
@@ -92,6 +93,16 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(policies_bp)
     app.register_blueprint(notices_bp)
     create_server(app)
+
+
+def _register_sign_in_steps(app: Flask) -> None:
+    """Second factor → terms & privacy → notices, asked again before every code is issued."""
+    from idp.login.notices import NoticesStep
+    from idp.mfa.step import SecondFactorStep
+    from idp.oauth import interactions
+    from idp.policies.step import PoliciesStep
+
+    interactions.init_app(app, [SecondFactorStep(), PoliciesStep(), NoticesStep()])
 
 
 def _engine_options(url: str) -> dict[str, Any]:

@@ -127,7 +127,7 @@ def tenant_group() -> None:
 @guarded
 def tenant_create(account: str, name: str, as_json: bool) -> None:
     """Create a tenant with its own issuer and signing key."""
-    from idp.tenancy.service import create_tenant
+    from idp.provisioning.tenants import create_tenant
 
     with app_context():
         with unit_of_work():
@@ -143,8 +143,8 @@ def tenant_create(account: str, name: str, as_json: bool) -> None:
 @guarded
 def tenant_apply(file: Path, announce: bool, as_json: bool) -> None:
     """Create or update a tenant from a TOML file (idempotent)."""
+    from idp.provisioning.tenant_file import apply_tenant_file
     from idp.tenancy.issuers import sign_in_urls
-    from idp.tenancy.tenant_file import apply_tenant_file
 
     with app_context() as app:
         with unit_of_work():

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from idp.errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names the setting."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def _base_domain(value: str) -> str:
 def _smtp_url(value: str | None) -> str | None:
     if value is None:
         return None
-    from idp.mail.smtp_url import parse_smtp_url
+    from idp.smtp_url import parse_smtp_url
 
     parse_smtp_url(value)  # raises ConfigError naming what is wrong
     return value

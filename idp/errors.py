@@ -18,6 +18,10 @@ from datetime import timedelta
 from typing import ClassVar
 
 
+class ConfigError(ValueError):
+    """A setting is missing or malformed, found at start-up; the message names the setting."""
+
+
 class PortcullisError(Exception):
     """Base of every error a request or command can end with on purpose."""
 

@@ -1,10 +1,9 @@
 """Every model, imported in one place for Alembic and the schema checks."""
 
-from idp.accounts.link_models import AccountLink, RequestCounter
+from idp.accounts.link_models import AccountLink
 from idp.accounts.models import User
 from idp.audit.models import AuditEvent
 from idp.business.models import BusinessDetails, Location
-from idp.login.models import SignInFailures
 from idp.mail.models import DeliveryAttempt, OutboxMessage
 from idp.mfa.models import RecoveryCode, SecondFactor
 from idp.oauth.models import (
@@ -23,6 +22,7 @@ from idp.policies.models import PolicyAcceptance, PolicyDocument
 from idp.sessions.models import BrowserSession
 from idp.signing.models import SigningKey
 from idp.tenancy.models import Tenant
+from idp.throttling.models import ThrottleCounter
 
 __all__ = [
     "AuditEvent",
@@ -35,7 +35,6 @@ __all__ = [
     "AccountLink",
     "DeliveryAttempt",
     "OutboxMessage",
-    "RequestCounter",
     "AuthorizationCode",
     "AuthorizationRequest",
     "BrowserSession",
@@ -46,7 +45,7 @@ __all__ = [
     "LogoutDelivery",
     "RefreshToken",
     "RevokedAccessToken",
-    "SignInFailures",
+    "ThrottleCounter",
     "SigningKey",
     "Tenant",
     "UsedClientAssertion",

@@ -15,10 +15,10 @@ from sqlalchemy import event
 from idp.accounts.models import User
 from idp.accounts.service import create_user
 from idp.db import db
-from idp.tenancy import tenant_file
+from idp.provisioning import tenant_file
+from idp.provisioning.tenant_file import ApplyResult
+from idp.provisioning.tenants import create_tenant
 from idp.tenancy.models import Tenant
-from idp.tenancy.service import create_tenant
-from idp.tenancy.tenant_file import ApplyResult
 from idp.unit_of_work import unit_of_work
 
 PASSWORD = "correct horse battery"

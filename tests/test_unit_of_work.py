@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from idp import clock
 from idp.db import db, new_id
 from idp.errors import DatabaseUnavailable, InvalidInput, Throttled
+from idp.provisioning.tenants import create_tenant
 from idp.tenancy.models import Tenant
-from idp.tenancy.service import create_tenant
 from idp.unit_of_work import as_outage, finish, keep_on_refusal, unit_of_work
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import TenantScoped, UTCDateTime, db, new_id
@@ -32,16 +32,3 @@ class AccountLink(TenantScoped, db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class RequestCounter(TenantScoped, db.Model):  # type: ignore[name-defined]
-    """How often something (an address, an IP) asked for mail recently; keys are stored hashed."""
-
-    __tablename__ = "request_counters"
-    __table_args__ = (UniqueConstraint("tenant_id", "bucket", "key_hash"),)
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    bucket: Mapped[str] = mapped_column(String(32), nullable=False)  # e.g. "mail-address", "mail-ip"
-    key_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    last_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

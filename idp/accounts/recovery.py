@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from idp import clock
-from idp.accounts import ratelimit
 from idp.accounts.emails import normalize_email, validate_email
 from idp.accounts.link_models import INVITATION, RESET_PASSWORD, VERIFY_EMAIL
 from idp.accounts.links import (
@@ -29,10 +28,10 @@ from idp.accounts.passwords import check_password_strength, hash_password
 from idp.accounts.service import create_user, find_user_by_email
 from idp.crypto import keyring, random_token
 from idp.errors import Conflict, Gone, InvalidInput
-from idp.login.throttle_rules import ip_key
 from idp.mail.outbox import enqueue
 from idp.mail.render import render_mail
 from idp.tenancy.models import Tenant
+from idp.throttling import service as throttle
 
 PASSWORD_PURPOSES = (RESET_PASSWORD, INVITATION)
 
@@ -66,8 +65,7 @@ def request_password_link(tenant: Tenant, email: str, ip: str, pool: str = "staf
     address exists, so neither the answer nor its timing tells (OWASP Forgot Password Cheat Sheet).
     """
     email = validate_email(email)
-    ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, normalize_email(email)),
-                           (ratelimit.MAIL_PER_IP, ip_key(ip))])
+    throttle.hit(tenant, throttle.mail_checks(normalize_email(email), ip))
     user = find_user_by_email(tenant, pool, email)
     if user is not None:
         send_password_link(tenant, user)
@@ -82,7 +80,7 @@ def staff_sent_reset(tenant: Tenant, email: str, pool: str = "staff") -> bool:
     user = find_user_by_email(tenant, pool, email)
     if user is None or user.email_normalized is None:
         return False
-    ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, user.email_normalized)])
+    throttle.hit(tenant, [(throttle.MAIL_PER_ADDRESS, user.email_normalized)])
     send_password_link(tenant, user)
     return True
 
@@ -107,8 +105,7 @@ def send_verification(tenant: Tenant, user: User, ip: str) -> bool:
     """Mail a verification link to a signed-in person; False if there is nothing to verify."""
     if user.email_verified or user.email_normalized is None:
         return False
-    ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, user.email_normalized),
-                           (ratelimit.MAIL_PER_IP, ip_key(ip))])
+    throttle.hit(tenant, throttle.mail_checks(user.email_normalized, ip))
     _send_link(tenant, user, VERIFY_EMAIL)
     return True
 
@@ -168,8 +165,7 @@ def send_new_link(tenant: Tenant, purpose: str, token: str, ip: str) -> str:
         raise LinkUnusable(check)
     user = check.user
     assert user.email_normalized is not None
-    ratelimit.hit(tenant, [(ratelimit.MAIL_PER_ADDRESS, user.email_normalized),
-                           (ratelimit.MAIL_PER_IP, ip_key(ip))])
+    throttle.hit(tenant, throttle.mail_checks(user.email_normalized, ip))
     if purpose == VERIFY_EMAIL:
         _send_link(tenant, user, VERIFY_EMAIL)
     else:

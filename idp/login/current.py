@@ -6,8 +6,8 @@ from typing import Any, NoReturn
 
 from flask import abort, g, redirect, request, url_for
 
-from idp.login import pipeline
-from idp.login.pipeline import Context
+from idp.oauth import interactions as pipeline
+from idp.oauth.interactions import Context
 from idp.tenancy.context import current_tenant
 
 

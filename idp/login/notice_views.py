@@ -9,7 +9,7 @@ from idp import clock
 from idp.accounts.recovery import send_verification
 from idp.login.current import continue_url, pending_request_id, step_context
 from idp.login.notices import NoticesStep, notices_for
-from idp.login.pipeline import Context
+from idp.oauth.interactions import Context
 from idp.tenancy.context import require_tenant
 from idp.web.errors import show_errors_on
 from idp.web.pages import render_page

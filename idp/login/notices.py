@@ -21,7 +21,7 @@ from idp.business.service import MissingDetail, missing_details
 from idp.tenancy.models import Tenant
 
 if TYPE_CHECKING:
-    from idp.login.pipeline import Context
+    from idp.oauth.interactions import Context
 
 
 @dataclass(frozen=True)

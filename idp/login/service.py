@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from idp.accounts.models import User
 from idp.accounts.service import check_password, find_user_by_identifier, get_user
 from idp.errors import PortcullisError
-from idp.login import throttle
 from idp.oauth.logout import sign_out
 from idp.sessions.models import BrowserSession
 from idp.sessions.service import StartedSession, renew_proof, start_session
 from idp.tenancy.models import Tenant
+from idp.throttling import service as throttle
 from idp.unit_of_work import keep_on_refusal
 
 
@@ -30,14 +31,14 @@ def sign_in_with_password(
     pool: str = "staff",
     previous: BrowserSession | None = None,
 ) -> StartedSession:
-    """Start a session for the person, or raise InvalidCredentials / throttle.Throttled.
+    """Start a session for the person, or raise InvalidCredentials / throttle.TooManyAttempts.
 
     The account is looked up before the throttle is asked, for known and unknown identifiers
     alike (one query either way), so the count follows the account however it is named.
     """
     account = find_user_by_identifier(tenant, pool, identifier)
-    key = throttle.account_key(identifier, account)
-    throttle.check(tenant, key, ip)
+    key = account_key(identifier, account)
+    throttle.check_failures(tenant, key, ip)
     user = check_password(account, password)
     if user is None:
         throttle.record_failure(tenant, key, ip)
@@ -51,6 +52,15 @@ def sign_in_with_password(
             replace_session(tenant, previous)
         started = start_session(tenant, user, persistent=persistent)
     return started
+
+
+def account_key(identifier: str, user: User | None) -> str:
+    """What the per-account counter counts. An identifier that names an account counts against
+    the account, so its email and its username share one count; one that names nobody counts
+    against the text typed, so failing against nobody is throttled, and looks, the same."""
+    if user is not None:
+        return f"user|{user.id}"
+    return f"typed|{identifier.strip().lower()}"
 
 
 def replace_session(tenant: Tenant, previous: BrowserSession) -> None:

@@ -8,10 +8,10 @@ from werkzeug.wrappers import Response
 
 from idp.accounts.emails import MAX_EMAIL_LENGTH
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH
-from idp.login import pipeline
 from idp.login.current import context_for, continue_url, login_hint_for, pending_request_id, sign_in_url
 from idp.login.portal import default_portal_url
 from idp.login.service import sign_in_with_password
+from idp.oauth import interactions as pipeline
 from idp.oauth.logout import sign_out as end_signed_in_session
 from idp.sessions.web import clear_session_cookie, set_session_cookie
 from idp.tenancy.context import current_route, current_tenant, require_tenant

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-from idp.mail.smtp_url import SmtpSettings, parse_smtp_url
+from idp.smtp_url import SmtpSettings, parse_smtp_url
 
 log = logging.getLogger(__name__)
 

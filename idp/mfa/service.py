@@ -1,6 +1,6 @@
 """Enrolling, checking and removing a person's second factor (TOTP and recovery codes).
 
-Wrong codes are throttled like passwords (idp.login.throttle, keyed by the person, not the
+Wrong codes are throttled like passwords (idp.throttling, keyed by the person, not the
 identifier typed), so guessing six digits is as slow as guessing a password. Every decision is
 audited. The caller commits, except where a failure must be recorded even though the request fails.
 """
@@ -20,12 +20,12 @@ from idp.audit import service as audit
 from idp.crypto import keyring
 from idp.db import db
 from idp.errors import Conflict, InvalidInput
-from idp.login import throttle
 from idp.mfa import totp
 from idp.mfa.models import RecoveryCode, SecondFactor
 from idp.mfa.qr import qr_svg
 from idp.sessions.models import BrowserSession
 from idp.tenancy.models import Tenant
+from idp.throttling import service as throttle
 from idp.unit_of_work import keep_on_refusal
 
 POLICIES = ("off", "optional", "required")
@@ -88,7 +88,7 @@ def start_enrolment(tenant: Tenant, user: User, session: BrowserSession) -> Enro
 
 def confirm_enrolment(tenant: Tenant, user: User, session: BrowserSession, raw_code: str, ip: str) -> list[str]:
     """Check the first code from the app; on success the factor is on and ten recovery codes are
-    returned, to be shown once. Raises InvalidCode, NoEnrolment or throttle.Throttled."""
+    returned, to be shown once. Raises InvalidCode, NoEnrolment or throttle.TooManyAttempts."""
     if factor_of(tenant, user) is not None:
         raise NoEnrolment()
     _check_throttle(tenant, user, ip)
@@ -114,7 +114,7 @@ def confirm_enrolment(tenant: Tenant, user: User, session: BrowserSession, raw_c
 def verify(tenant: Tenant, user: User, session: BrowserSession, raw_code: str, ip: str) -> str:
     """Check a code at sign-in (or step-up): "totp" or "recovery_code" when it was right.
 
-    Raises InvalidCode (wrong, replayed or spent) or throttle.Throttled.
+    Raises InvalidCode (wrong, replayed or spent) or throttle.TooManyAttempts.
     """
     factor = factor_of(tenant, user)
     if factor is None:
@@ -193,7 +193,7 @@ def _replace_recovery_codes(tenant: Tenant, user: User) -> list[str]:
 
 
 def _check_throttle(tenant: Tenant, user: User, ip: str) -> None:
-    throttle.check(tenant, _throttle_key(user), ip)
+    throttle.check_failures(tenant, _throttle_key(user), ip)
 
 
 def _failed(tenant: Tenant, user: User, ip: str) -> NoReturn:

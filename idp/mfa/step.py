@@ -10,7 +10,7 @@ from idp.mfa import service
 from idp.oauth.discovery import ACR_MFA  # asking for it in acr_values is a step-up request
 
 if TYPE_CHECKING:
-    from idp.login.pipeline import Context
+    from idp.oauth.interactions import Context
 
 
 class SecondFactorStep:

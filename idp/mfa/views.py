@@ -6,9 +6,9 @@ from flask import Blueprint, g, redirect, request
 from flask.typing import ResponseReturnValue
 
 from idp.login.current import context_for, continue_url, pending_request_id, sign_in_url, step_context
-from idp.login.pipeline import Context
 from idp.mfa import service
 from idp.mfa.step import SecondFactorStep
+from idp.oauth.interactions import Context
 from idp.tenancy.context import require_tenant
 from idp.web.errors import show_errors_on
 from idp.web.pages import form_value, render_page

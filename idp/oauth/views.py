@@ -20,8 +20,8 @@ from idp import clock
 from idp.accounts.service import get_user
 from idp.db import db
 from idp.errors import InvalidToken, PortcullisError
-from idp.login import pipeline
 from idp.oauth import authorize as flow
+from idp.oauth import interactions as pipeline
 from idp.oauth import registration, tokens
 from idp.oauth.claims import for_scopes
 from idp.oauth.client_metadata import ClientMetadataError

@@ -9,7 +9,7 @@ from flask import url_for
 from idp.policies.service import outdated_for
 
 if TYPE_CHECKING:
-    from idp.login.pipeline import Context
+    from idp.oauth.interactions import Context
 
 
 class PoliciesStep:

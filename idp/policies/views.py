@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from idp.login.current import continue_url, pending_request_id, step_context
-from idp.login.pipeline import Context
+from idp.oauth.interactions import Context
 from idp.oauth.logout import sign_out
 from idp.oauth.views import deny_pending_request
 from idp.policies import service

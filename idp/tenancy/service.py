@@ -10,7 +10,6 @@ from sqlalchemy import bindparam, select
 from idp import clock
 from idp.db import db
 from idp.errors import InvalidInput
-from idp.signing.service import create_signing_keys
 from idp.tenancy.models import Tenant
 from idp.tenancy.names import validate_account_name
 from idp.text import has_unreadable_characters
@@ -52,8 +51,9 @@ def get_tenant(account: str) -> Tenant:
     return tenant
 
 
-def create_tenant(account: str, name: str, settings: Mapping[str, Any] | None = None) -> Tenant:
-    """Create a tenant (the caller commits). Raises TenantError with a readable reason."""
+def add_tenant(account: str, name: str, settings: Mapping[str, Any] | None = None) -> Tenant:
+    """The tenant's row, flushed; `idp.provisioning.tenants.create_tenant` gives it its keys.
+    Raises TenantError with a readable reason."""
     try:
         validate_account_name(account)
     except ValueError as exc:
@@ -64,7 +64,6 @@ def create_tenant(account: str, name: str, settings: Mapping[str, Any] | None = 
     apply_settings(tenant, settings or {})
     db.session.add(tenant)
     db.session.flush()
-    create_signing_keys(tenant)  # each tenant is its own issuer, with its own keys
     return tenant
 
 

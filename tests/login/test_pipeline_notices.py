@@ -12,8 +12,8 @@ from idp.accounts.landing import set_permissions
 from idp.business.service import apply_business, apply_location, missing_details
 from idp.db import db
 from idp.mail.models import OutboxMessage
+from idp.provisioning.tenant_file import apply_tenant_file
 from idp.tenancy.service import get_tenant
-from idp.tenancy.tenant_file import apply_tenant_file
 from tests.helpers import make_tenant, make_user
 from tests.login.pipeline_support import Flow, path_of
 from tests.oauth.helpers import make_rp
@@ -98,7 +98,7 @@ permissions = ["dashboard", "settings"]
     assert [d.label for d in missing_details(tenant)] == ["Location “Downtown”: email address"]
     bad = tmp_path / "bad.toml"
     bad.write_text('account = "acme"\nname = "Acme"\n[settings]\nsecond_factor_policy = "sometimes"\n')
-    from idp.tenancy.tenant_file import TenantFileError
+    from idp.provisioning.tenant_file import TenantFileError
 
     try:
         apply_tenant_file(bad)

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from idp.db import db
-from idp.login import pipeline
+from idp.oauth import interactions
 from idp.policies.models import PolicyDocument
 from idp.policies.service import publish
 from tests.helpers import make_tenant, make_user
@@ -15,8 +15,8 @@ from tests.login.pipeline_support import Flow, claims_of, path_of, secret_from, 
 from tests.oauth.helpers import make_rp
 
 
-def test_the_documented_order() -> None:
-    assert [step.name for step in pipeline.STEPS] == ["second-factor", "policies", "notices"]
+def test_the_documented_order(app: Flask) -> None:
+    assert [step.name for step in interactions.registered_steps()] == ["second-factor", "policies", "notices"]
 
 
 def test_every_step_in_order_then_the_code(app: Flask, client: FlaskClient) -> None:

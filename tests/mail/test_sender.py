@@ -15,8 +15,8 @@ from idp.mail.backoff import CLAIM_LEASE, MAX_ATTEMPTS, retry_delay
 from idp.mail.models import FAILED, PENDING, SENT, DeliveryAttempt, OutboxMessage
 from idp.mail.outbox import enqueue
 from idp.mail.sender import claim_due, send_pending
-from idp.mail.smtp_url import parse_smtp_url
 from idp.mail.transports import FolderTransport, SmtpTransport
+from idp.smtp_url import parse_smtp_url
 from idp.tenancy.models import Tenant
 from tests.helpers import make_tenant
 from tests.mail.smtp_server import Mailbox, SmtpServer, free_port, make_self_signed

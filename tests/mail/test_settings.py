@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from idp.config import ConfigError, load_config
-from idp.mail.smtp_url import parse_smtp_url
+from idp.smtp_url import parse_smtp_url
 
 BASE_ENV = {"IDP_MASTER_KEY": "A" * 43 + "="}
 

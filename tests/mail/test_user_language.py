@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from idp.accounts.models import User
 from idp.db import db
-from idp.tenancy.tenant_file import TenantFileError
+from idp.provisioning.tenant_file import TenantFileError
 from tests.accounts.link_flows import forgot_password
 from tests.helpers import apply_tenant_file
 from tests.mail.support import deliver, link_in, text_of

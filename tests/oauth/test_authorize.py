@@ -197,11 +197,11 @@ class _AlwaysStep:
         return f"/a/acme/test-step?request={ctx.request_id}"
 
 
-def test_no_code_while_a_pipeline_step_is_needed(client: FlaskClient, rp, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from idp.login import pipeline
+def test_no_code_while_a_pipeline_step_is_needed(app: Flask, client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
+    from idp.oauth import interactions
 
     step = _AlwaysStep()
-    monkeypatch.setattr(pipeline, "STEPS", [step])
+    interactions.init_app(app, [step])
     response = authorize(client, rp, code_challenge=pkce()[1], code_challenge_method="S256")
     request_id = query_of(response.headers["Location"])["request"]
     signed = sign_in(client, rp.prefix, query_string={"request": request_id}, extra_form={"request": request_id})
@@ -243,12 +243,12 @@ def test_id_token_hint_of_someone_else_asks_to_sign_in(app: Flask, client: Flask
     assert _error_of(silent)["error"] == "login_required"
 
 
-def test_prompt_none_with_a_pipeline_step_pending_is_interaction_required(client: FlaskClient, rp, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_prompt_none_with_a_pipeline_step_pending_is_interaction_required(app: Flask, client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
     """OIDC Core §3.1.2.1: prompt=none must not display any page, so no redirect to the step either."""
-    from idp.login import pipeline
+    from idp.oauth import interactions
 
     get_code(client, rp)
-    monkeypatch.setattr(pipeline, "STEPS", [_AlwaysStep()])
+    interactions.init_app(app, [_AlwaysStep()])
     silent = authorize(client, rp, prompt="none", code_challenge=pkce()[1], code_challenge_method="S256")
     assert _error_of(silent) == {"error": "interaction_required", "state": "st-1", "iss": rp.issuer}
 

@@ -453,7 +453,7 @@ def test_cli_registration_token_works_at_register(client: FlaskClient, tenant: T
 def test_moving_between_public_and_secret_methods_issues_or_drops_the_secret(app: Flask, client: FlaskClient) -> None:
     from idp.db import db
     from idp.oauth.registration import create_initial_access_token
-    from idp.tenancy.service import create_tenant
+    from idp.provisioning.tenants import create_tenant
 
     tenant = create_tenant("reg-move", "Reg Move")
     token = create_initial_access_token(tenant)

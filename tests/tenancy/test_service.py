@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from idp.tenancy.service import TenantError, create_tenant, rename_tenant
+from idp.provisioning.tenants import create_tenant
+from idp.tenancy.service import TenantError, rename_tenant
 from tests.helpers import make_tenant
 
 

@@ -46,13 +46,8 @@ from idp.accounts.legacy_import import import_user
 from idp.accounts.models import User
 from idp.accounts.service import AccountError, create_user, find_user_by_email, set_locale
 from idp.errors import InvalidInput
-from idp.tenancy.service import (
-    TenantError,
-    apply_settings,
-    create_tenant,
-    find_tenant,
-    rename_tenant,
-)
+from idp.provisioning.tenants import create_tenant
+from idp.tenancy.service import TenantError, apply_settings, find_tenant, rename_tenant
 
 MAX_FILE_BYTES = 1024 * 1024
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from idp.config import ConfigError
+from idp.errors import ConfigError
 
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 DEFAULT_TIMEOUT = 10.0

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from idp.clock import Clock
-from idp.login.throttle_rules import ACCOUNT_POLICY, IP_POLICY, Policy, delay_after, effective_failures, retry_after
+from idp.throttling.rules import ACCOUNT_POLICY, IP_POLICY, Policy, delay_after, effective_failures, retry_after
 from tests.helpers import PASSWORD, csrf_from, make_tenant, make_user
 
 WRONG = "not the password at all"

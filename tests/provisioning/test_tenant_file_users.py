@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from idp.accounts.models import User
 from idp.db import db
-from idp.tenancy.tenant_file import TenantFileError
+from idp.provisioning.tenant_file import TenantFileError
 from tests.helpers import PASSWORD, apply_tenant_file, sign_in
 
 OWASP_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$"

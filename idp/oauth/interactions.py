@@ -1,12 +1,15 @@
-"""The sign-in pipeline (DESIGN.md §After the password): ordered steps between authentication and
-the code going back to the relying party.
+"""The sign-in pipeline: ordered steps between authentication and the code going back to the
+relying party (node-oidc-provider calls them interactions and its list the interaction policy).
 
 Each step answers one question — "does this person need to see me now?" — from server-side
 state only (the session, the person, the pending authorization request), and if so names the
 page that handles it. The pipeline is asked again after every step and again by the
 authorization endpoint before it issues a code, so no step can be skipped by editing a URL or
-replaying a form: a step is done only when the state it checks says so. Adding a step means
-adding it to `STEPS`; no other step changes.
+replaying a form: a step is done only when the state it checks says so.
+
+The protocol owns the mechanism; the steps are the sign-in pages' (second factor, terms, notices),
+so the app registers them (`init_app`, in `idp/app.py`) and nothing here imports a step. Adding
+a step means adding it to that list; no other step changes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from flask import Flask, current_app
 
 from idp.accounts.models import User
 from idp.sessions.models import BrowserSession
@@ -40,9 +45,22 @@ class Step(Protocol):
         """The page that handles the step; it carries `ctx.request_id` on."""
 
 
+STEPS_KEY = "idp.sign_in_steps"
+
+
+def init_app(app: Flask, steps: Sequence[Step]) -> None:
+    """The app's steps, in the order a person meets them."""
+    app.extensions[STEPS_KEY] = list(steps)
+
+
+def registered_steps() -> list[Step]:
+    steps: list[Step] = current_app.extensions[STEPS_KEY]
+    return steps
+
+
 def next_step_url(ctx: Context, steps: Sequence[Step] | None = None, *, blocking_only: bool = False) -> str | None:
     """The page of the first step still needed, or None when the person may go on."""
-    for step in STEPS if steps is None else steps:
+    for step in registered_steps() if steps is None else steps:
         if (step.blocking or not blocking_only) and step.needed(ctx):
             return step.url(ctx)
     return None
@@ -55,21 +73,9 @@ def blocking_step_before(name: str, ctx: Context, steps: Sequence[Step] | None =
     it, so a password alone cannot accept the terms (or subscribe to the newsletter) for the
     person whose second factor has not been given yet.
     """
-    for step in STEPS if steps is None else steps:
+    for step in registered_steps() if steps is None else steps:
         if step.name == name:
             return None
         if step.blocking and step.needed(ctx):
             return step.url(ctx)
     return None
-
-
-def _steps() -> list[Step]:
-    from idp.login.notices import NoticesStep
-    from idp.mfa.step import SecondFactorStep
-    from idp.policies.step import PoliciesStep
-
-    return [SecondFactorStep(), PoliciesStep(), NoticesStep()]
-
-
-# The ordered steps: second factor → terms & privacy → notices (DESIGN.md §After the password).
-STEPS: list[Step] = _steps()

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 
 from idp.oauth.clients import check_client_secret, find_client
+from idp.provisioning.tenant_file import TenantFileError, apply_tenant_file
 from idp.tenancy.service import get_tenant
-from idp.tenancy.tenant_file import TenantFileError, apply_tenant_file
 from idp.unit_of_work import unit_of_work
 
 TOML = """

@@ -1,9 +1,10 @@
-"""How long to wait after failed sign-ins: growing delays, never a permanent lock-out.
+"""How long to wait after repeated attempts: growing delays, never a permanent lock-out. Pure.
 
 A permanent lock-out would let anyone who knows a coach's email lock the coach out. Instead,
-after a few free attempts each further failure doubles the wait, up to a cap, and a quiet
-period forgives the count. Per-IP limits are looser (offices share an address) but stop one
-machine from sweeping many accounts.
+after a few free attempts each further one doubles the wait, up to a cap, and a quiet period
+forgives the count. Per-IP limits are looser (offices share an address) but stop one machine
+from sweeping many accounts. The mail limits use the same rules: a few mails at once, then
+growing waits, so nobody can mail-bomb an address through us.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ class Policy:
 
 ACCOUNT_POLICY = Policy(5, timedelta(seconds=2), timedelta(minutes=15), timedelta(hours=1))
 IP_POLICY = Policy(30, timedelta(seconds=1), timedelta(minutes=15), timedelta(hours=1))
+# Three mails to one address come at once; then 5, 10, 20 … minutes apart.
+MAIL_ADDRESS_POLICY = Policy(3, timedelta(minutes=5), timedelta(hours=1), timedelta(hours=1))
+# An office shares one address; a script sweeping many addresses does not get far.
+MAIL_IP_POLICY = Policy(20, timedelta(minutes=1), timedelta(hours=1), timedelta(hours=1))
 
 
 def effective_failures(policy: Policy, failures: int, last_failure_at: datetime, now: datetime) -> int:
