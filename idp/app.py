@@ -74,7 +74,6 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from idp.accounts.views import bp as accounts_bp
     from idp.api.views import bp as api_bp
     from idp.login.notice_views import bp as notices_bp
     from idp.login.views import bp as login_bp
@@ -82,11 +81,12 @@ def _register_blueprints(app: Flask) -> None:
     from idp.oauth.server import create_server
     from idp.oauth.views import bp as oauth_bp
     from idp.policies.views import bp as policies_bp
+    from idp.recovery.views import bp as recovery_bp
     from idp.tenancy.views import bp as tenancy_bp
 
     app.register_blueprint(tenancy_bp)
     app.register_blueprint(login_bp)
-    app.register_blueprint(accounts_bp)
+    app.register_blueprint(recovery_bp)
     app.register_blueprint(oauth_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(mfa_bp)

@@ -1,4 +1,4 @@
-"""The operator interface, `idp` (DESIGN.md §Operator interface). Scripts depend on it.
+"""The operator interface, `idp` (docs/architecture.md §Operator interface). Scripts depend on it.
 
 Every command prints one line on success (or one JSON object with --json) and, on failure, one
 line starting with "error:" on standard error and a non-zero exit status.
@@ -313,8 +313,8 @@ def policy_publish(kind: str, version: str, url: str, as_json: bool) -> None:
 @guarded
 def user_invite(account: str, email: str, pool: str, as_json: bool) -> None:
     """Email a user a link to set their password (or to reset it, if they have one)."""
-    from idp.accounts.recovery import send_password_link
     from idp.accounts.service import AccountError, find_user_by_email
+    from idp.recovery.service import send_password_link
     from idp.tenancy.service import get_tenant
 
     with app_context():

@@ -1,4 +1,4 @@
-"""Every IDP_* setting, read and validated once (DESIGN.md §Operator interface).
+"""Every IDP_* setting, read and validated once (docs/architecture.md §Operator interface).
 
 Nothing else in the package reads the environment: `create_app` calls `load_config` and hands
 the resulting `Config` to whoever needs it.

@@ -1,4 +1,4 @@
-"""Email addresses as sign-in identifiers (DESIGN.md §People). Pure functions."""
+"""Email addresses as sign-in identifiers (docs/architecture.md §People). Pure functions."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Emailed account links: 256-bit random tokens, stored hashed, single use, bound to a purpose,
-a tenant, a user and the address they were mailed to, and expiring (DESIGN.md §Email).
+a tenant, a user and the address they were mailed to, and expiring (docs/architecture.md §Email).
 
 Looking a link up (`check_link`) never changes anything: mail scanners and link previews open
 every link, so only `consume_link`, behind a button's POST, uses one up.

@@ -15,7 +15,7 @@ POOLS = ("staff", "customer")
 class User(TenantScoped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
     __table_args__ = (
-        # DESIGN.md §People: an email is unique per (tenant, pool), case-insensitively.
+        # docs/architecture.md §People: an email is unique per (tenant, pool), case-insensitively.
         UniqueConstraint("tenant_id", "pool", "email_normalized"),
         UniqueConstraint("tenant_id", "pool", "username_normalized"),
         UniqueConstraint("tenant_id", "sub"),

@@ -20,7 +20,6 @@ from werkzeug.wrappers import Response
 
 from idp.accounts.landing import apply_staff_settings, landing_page, permitted_pages
 from idp.accounts.models import User
-from idp.accounts.recovery import invite_user
 from idp.api.auth import require_scope
 from idp.api.views import bp, json_body
 from idp.business import service as business
@@ -28,6 +27,7 @@ from idp.db import db
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.mfa import service as mfa
 from idp.policies.service import accepted_versions
+from idp.recovery.service import invite_user
 from idp.tenancy.context import current_tenant
 from idp.web.csrf import csrf_exempt
 

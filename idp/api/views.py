@@ -34,7 +34,7 @@ def send_password_reset() -> Response:
 
     The caller holds `users:write` at this tenant, so "no such person" is a plain 404.
     """
-    from idp.accounts.recovery import staff_sent_reset
+    from idp.recovery.service import staff_sent_reset
 
     body = json_body()
     email = body.get("email") if body else None

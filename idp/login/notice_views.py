@@ -6,10 +6,10 @@ from flask import Blueprint, redirect, request
 from flask.typing import ResponseReturnValue
 
 from idp import clock
-from idp.accounts.recovery import send_verification
 from idp.login.current import continue_url, pending_request_id, step_context
 from idp.login.notices import NoticesStep, notices_for
 from idp.oauth.interactions import Context
+from idp.recovery.service import send_verification
 from idp.tenancy.context import require_tenant
 from idp.web.errors import show_errors_on
 from idp.web.pages import render_page

@@ -1,4 +1,4 @@
-"""The outbox: one row per message, one row per delivery attempt (DESIGN.md §Email).
+"""The outbox: one row per message, one row per delivery attempt (docs/architecture.md §Email).
 
 A message is inserted in the same transaction as the change that caused it, so a reset link is
 mailed if and only if the reset was recorded. Senders claim rows with a lease (`claimed_until`):
@@ -29,7 +29,7 @@ class OutboxMessage(TenantScoped, db.Model):  # type: ignore[name-defined]
     to_address: Mapped[str] = mapped_column(String(254), nullable=False)
     subject: Mapped[str] = mapped_column(String(255), nullable=False)
     # The rendered message, sealed with the master key: bodies carry live link tokens, which are
-    # secrets at rest like any other (DESIGN.md §Storage). Dropped once the message is delivered.
+    # secrets at rest like any other (docs/architecture.md §Storage). Dropped once the message is delivered.
     payload_sealed: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=PENDING)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -1,4 +1,4 @@
-"""Putting a message in the outbox, inside the caller's transaction (DESIGN.md §Email).
+"""Putting a message in the outbox, inside the caller's transaction (docs/architecture.md §Email).
 
 The caller commits: the message exists if and only if the change that caused it does. A commit
 that queued mail wakes this process's sender thread, so mail leaves at once, not at the next poll.

@@ -1,4 +1,4 @@
-"""A person's TOTP factor and recovery codes. Secrets are sealed, codes hashed (DESIGN.md §Storage)."""
+"""A person's TOTP factor and recovery codes. Secrets are sealed, codes hashed (docs/architecture.md §Storage)."""
 
 from __future__ import annotations
 

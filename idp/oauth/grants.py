@@ -1,7 +1,7 @@
 """Grants, codes and refresh tokens: issuing, spending, rotating and revoking.
 
 A grant is what one person allowed one client in one sign-in. Its refresh tokens follow the
-browser session rules (DESIGN.md §Sessions): they idle out with the tenant's idle timeout, or
+browser session rules (docs/architecture.md §Sessions): they idle out with the tenant's idle timeout, or
 live until the session's hard end with "Stay logged in"; logging out revokes them. Codes and
 refresh tokens are stored only as keyed hashes and spent with a conditional UPDATE, so of two
 concurrent uses exactly one wins; a second use of either revokes the whole grant (RFC 9700 §4.14,

@@ -17,7 +17,7 @@ def is_alive(
         return False
     if expires_at is not None and now >= expires_at:
         return False
-    # "Stay logged in" sessions do not idle out (DESIGN.md §Sessions).
+    # "Stay logged in" sessions do not idle out (docs/architecture.md §Sessions).
     return persistent or now < last_seen_at + idle_timeout
 
 

@@ -11,7 +11,7 @@ from idp.db import UTCDateTime, db, new_id
 
 DEFAULT_IDLE_TIMEOUT_SECONDS = 3600
 DEFAULT_PERSISTENT_SESSION_DAYS = 90
-DEFAULT_RESET_LINK_SECONDS = 3600  # DESIGN.md §Email: reset links live one hour
+DEFAULT_RESET_LINK_SECONDS = 3600  # docs/architecture.md §Email: reset links live one hour
 DEFAULT_VERIFY_LINK_SECONDS = 24 * 3600  # verification links a day
 DEFAULT_INVITATION_LINK_SECONDS = 7 * 24 * 3600  # "set your password" for invited staff a week
 

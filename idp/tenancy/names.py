@@ -1,4 +1,4 @@
-"""Account names (DESIGN.md §Tenancy): 3–63 chars of [a-z0-9-], no edge hyphen, not reserved."""
+"""Account names (docs/architecture.md §Tenancy): 3–63 chars of [a-z0-9-], no edge hyphen, not reserved."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Which tenant a request is for, and under which issuer: pure functions, no I/O.
 
-Two forms reach a tenant (DESIGN.md §Tenancy):
+Two forms reach a tenant (docs/architecture.md §Tenancy):
 - path: `{IDP_PUBLIC_URL}/a/{account}/…`  → issuer `{IDP_PUBLIC_URL}/a/{account}`
 - host: `{account}.{IDP_BASE_DOMAIN}[:port]/…` → issuer `{scheme}://{account}.{IDP_BASE_DOMAIN}[:port]`
 

@@ -19,7 +19,7 @@ SETTINGS_LIMITS = {
     # setting: (minimum, maximum)
     "idle_timeout_seconds": (300, 7 * 24 * 3600),
     "persistent_session_days": (1, 400),
-    # Lifetimes of emailed links (DESIGN.md §Email): reset 1 hour, verification 24 hours by default.
+    # Lifetimes of emailed links (docs/architecture.md §Email): reset 1 hour, verification 24 hours by default.
     "reset_link_seconds": (300, 24 * 3600),
     "verify_link_seconds": (3600, 30 * 24 * 3600),
     "invitation_link_seconds": (3600, 30 * 24 * 3600),

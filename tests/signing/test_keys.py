@@ -1,4 +1,4 @@
-"""Private signing keys are sealed at rest (DESIGN.md §Storage): the database alone reveals nothing."""
+"""Private signing keys are sealed at rest (docs/architecture.md §Storage): the database alone reveals nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Account names (DESIGN.md §Tenancy): pure rules, no database."""
+"""Account names (docs/architecture.md §Tenancy): pure rules, no database."""
 
 from __future__ import annotations
 

@@ -311,7 +311,7 @@ def test_unexpected_errors_are_a_page_without_a_traceback(config) -> None:  # ty
 
 def test_unexpected_errors_on_the_api_are_json_without_detail(app: Flask, client: FlaskClient,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from idp.accounts import recovery
+    from idp.recovery import service as recovery
     from tests.oauth.helpers import make_rp
 
     tenant = make_tenant()

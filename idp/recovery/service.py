@@ -1,6 +1,6 @@
 """Forgot password, "set your password" for invited staff, and email verification.
 
-Every flow here follows DESIGN.md §Email: the answer to "send me a link" never tells whether
+Every flow here follows docs/architecture.md §Email: the answer to "send me a link" never tells whether
 the address exists; a link is used up only by a POST; completing a reset also verifies the
 address, since the person has just proved they read mail sent to it.
 """

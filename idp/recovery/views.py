@@ -15,7 +15,7 @@ from idp.accounts.emails import MAX_EMAIL_LENGTH, InvalidEmail
 from idp.accounts.link_models import INVITATION, RESET_PASSWORD, VERIFY_EMAIL
 from idp.accounts.links import LinkCheck, LinkStatus, check_link
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH, WeakPassword
-from idp.accounts.recovery import (
+from idp.recovery.service import (
     AlreadyVerified,
     LinkUnusable,
     PasswordsDiffer,
@@ -30,7 +30,7 @@ from idp.tenancy.context import current_tenant, require_tenant
 from idp.web.errors import show_errors_on
 from idp.web.pages import form_value, render_page
 
-bp = Blueprint("accounts", __name__)
+bp = Blueprint("recovery", __name__)
 bp.before_request(require_tenant)
 
 PURPOSE_BY_PATH = {"reset-password": RESET_PASSWORD, "set-password": INVITATION, "verify-email": VERIFY_EMAIL}
@@ -40,21 +40,21 @@ LINK_STATUS_CODES = {LinkStatus.EXPIRED: 410, LinkStatus.USED: 410, LinkStatus.I
 
 @bp.get("/forgot-password")
 def forgot_password() -> ResponseReturnValue:
-    return render_page("accounts/forgot_password.html", form={}, errors={})
+    return render_page("recovery/forgot_password.html", form={}, errors={})
 
 
 @bp.post("/forgot-password")
 def forgot_password_submit() -> ResponseReturnValue:
     email = form_value(request.form, "email", MAX_EMAIL_LENGTH + 1)
     form = {"email": email[:MAX_EMAIL_LENGTH]}
-    show_errors_on(render_page, "accounts/forgot_password.html", form=form, errors={})
+    show_errors_on(render_page, "recovery/forgot_password.html", form=form, errors={})
     try:
         if not email:
             raise InvalidEmail("Enter the email address you sign in with.")
         request_password_link(current_tenant(), email, request.remote_addr or "")
     except InvalidEmail as exc:
-        return render_page("accounts/forgot_password.html", status=400, form=form, errors={"email": str(exc)})
-    return render_page("accounts/link_sent.html", email=form["email"], purpose=RESET_PASSWORD)
+        return render_page("recovery/forgot_password.html", status=400, form=form, errors={"email": str(exc)})
+    return render_page("recovery/link_sent.html", email=form["email"], purpose=RESET_PASSWORD)
 
 
 @bp.get("/reset-password/<token>")
@@ -86,17 +86,17 @@ def password_link_submit(token: str) -> ResponseReturnValue:
         field = "confirm_password" if isinstance(exc, PasswordsDiffer) else "password"
         return _password_form(purpose, token, check_link(tenant, purpose, token), errors={field: str(exc)},
                               status=400)
-    return render_page("accounts/done.html", outcome="password_set", purpose=purpose)
+    return render_page("recovery/done.html", outcome="password_set", purpose=purpose)
 
 
 @bp.get("/verify-email/<token>")
 def verify_link(token: str) -> ResponseReturnValue:
     check = check_link(current_tenant(), VERIFY_EMAIL, token)
     if already_verified(check):
-        return render_page("accounts/done.html", outcome="already_verified", purpose=VERIFY_EMAIL)
+        return render_page("recovery/done.html", outcome="already_verified", purpose=VERIFY_EMAIL)
     if check.status is not LinkStatus.VALID:
         return _link_problem(VERIFY_EMAIL, token, check)
-    return render_page("accounts/verify_email.html", token=token, email=check.user.email if check.user else "")
+    return render_page("recovery/verify_email.html", token=token, email=check.user.email if check.user else "")
 
 
 @bp.post("/verify-email/<token>")
@@ -106,7 +106,7 @@ def verify_link_submit(token: str) -> ResponseReturnValue:
     except LinkUnusable as exc:
         return _link_problem(VERIFY_EMAIL, token, exc.check)
     result = "already_verified" if outcome.already_verified else "verified"
-    return render_page("accounts/done.html", outcome=result, purpose=VERIFY_EMAIL)
+    return render_page("recovery/done.html", outcome=result, purpose=VERIFY_EMAIL)
 
 
 @bp.post("/<any('reset-password', 'set-password', 'verify-email'):kind>/<token>/new-link")
@@ -114,17 +114,17 @@ def new_link(kind: str, token: str) -> ResponseReturnValue:
     """From an expired link's page: send a fresh link to the same account."""
     purpose = PURPOSE_BY_PATH[kind]
     tenant = current_tenant()
-    show_errors_on(render_page, "accounts/link_problem.html", purpose=purpose, status_name="expired",
+    show_errors_on(render_page, "recovery/link_problem.html", purpose=purpose, status_name="expired",
                    new_link_url=_new_link_url(purpose, token))
     try:
         masked = send_new_link(tenant, purpose, token, request.remote_addr or "")
     except AlreadyVerified:
-        return render_page("accounts/done.html", outcome="already_verified", purpose=VERIFY_EMAIL)
+        return render_page("recovery/done.html", outcome="already_verified", purpose=VERIFY_EMAIL)
     except LinkUnusable as exc:
         if exc.check.status is LinkStatus.VALID:  # nothing to renew: back to the link's own page
             return redirect(f"{request.script_root}/{kind}/{token}", code=303)
         return _link_problem(purpose, token, exc.check)
-    return render_page("accounts/link_sent.html", email=masked, purpose=purpose, masked=True)
+    return render_page("recovery/link_sent.html", email=masked, purpose=purpose, masked=True)
 
 
 @bp.post("/verify-email")
@@ -132,11 +132,11 @@ def send_verification_email() -> ResponseReturnValue:
     """The signed-in page's "Send verification email" button."""
     if g.user is None:
         return redirect(url_for("login.sign_in_form"), code=303)
-    show_errors_on(render_page, "accounts/link_sent.html", email=g.user.email, purpose=VERIFY_EMAIL)
+    show_errors_on(render_page, "recovery/link_sent.html", email=g.user.email, purpose=VERIFY_EMAIL)
     sent = send_verification(current_tenant(), g.user, request.remote_addr or "")
     if not sent:
         return redirect(url_for("login.signed_in"), code=303)
-    return render_page("accounts/link_sent.html", email=g.user.email, purpose=VERIFY_EMAIL, signed_in=True)
+    return render_page("recovery/link_sent.html", email=g.user.email, purpose=VERIFY_EMAIL, signed_in=True)
 
 
 def _purpose() -> str:
@@ -149,14 +149,14 @@ def _password_form(purpose: str, token: str, check: LinkCheck, errors: dict[str,
                    status: int = 200) -> ResponseReturnValue:
     if check.status is not LinkStatus.VALID or check.user is None:
         return _link_problem(purpose, token, check)
-    return render_page("accounts/set_password.html", status=status, purpose=purpose, token=token,
+    return render_page("recovery/set_password.html", status=status, purpose=purpose, token=token,
                        email=check.user.email, errors=errors)
 
 
 def _link_problem(purpose: str, token: str, check: LinkCheck) -> ResponseReturnValue:
-    return render_page("accounts/link_problem.html", status=LINK_STATUS_CODES.get(check.status, 404),
+    return render_page("recovery/link_problem.html", status=LINK_STATUS_CODES.get(check.status, 404),
                        purpose=purpose, status_name=check.status.value, new_link_url=_new_link_url(purpose, token))
 
 
 def _new_link_url(purpose: str, token: str) -> str:
-    return url_for("accounts.new_link", kind=PATH_BY_PURPOSE[purpose], token=token)
+    return url_for("recovery.new_link", kind=PATH_BY_PURPOSE[purpose], token=token)
