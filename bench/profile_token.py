@@ -41,12 +41,11 @@ PARTS: list[tuple[str, Callable[[tuple[str, int, str]], bool]]] = [
     ("    tokens.sign (all JWTs)", lambda k: k[2] == "sign" and k[0].endswith("oauth/tokens.py")),
     ("      active_key (DB + unseal)", lambda k: k[2] == "active_key"),
     ("      RSA private-key sign (OpenSSL)", lambda k: k[2].startswith("<method 'sign'") and "RSA" in k[2]),
-    ("  db.session.commit (view)", lambda k: k[2] == "commit" and k[0].endswith("orm/scoping.py")),
+    ("  unit of work: commit or roll back (idp.unit_of_work.finish)", lambda k: k[2] == "finish"
+     and k[0].endswith("unit_of_work.py")),
     ("  after_request hooks (csrf cookie, security headers)", lambda k: k[2] in ("set_cookie", "add_security_headers")
      and ("csrf.py" in k[0] or "headers.py" in k[0])),
     ("all SQL statements through SQLAlchemy (execute)", lambda k: k[2] == "_execute_context"),
-    ("SQL statements sent through psycopg directly (DriverQuery.first)",
-     lambda k: k[2] == "first" and k[0].endswith("idp/db.py")),
     ("  of which in the DB driver (cursor.execute)", lambda k: k[2].startswith("<method 'execute' of")
      and ("sqlite3" in k[2] or "psycopg" in k[2] or "Cursor" in k[2])),
     ("session teardown (remove / close)", lambda k: k[2] == "remove" and k[0].endswith("orm/scoping.py")),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator
+from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, make_transient_to_detached, mapped_column
 
@@ -65,9 +65,10 @@ class TenantScoped:
         )
 
 
-def column_keys(model: type[Any]) -> list[tuple[str, Any]]:
-    """(attribute key, column) of each mapped column of `model`, in mapper order."""
-    return [(attr.key, attr.columns[0]) for attr in model.__mapper__.column_attrs]
+def writes_in_ctes() -> bool:
+    """Whether this session's database runs data-modifying statements inside a WITH clause
+    (PostgreSQL does, SQLite does not): the one place a statement's shape depends on the database."""
+    return db.session.get_bind().dialect.name == "postgresql"
 
 
 def loaded_instance(model: type[M], values: dict[str, Any]) -> M:
@@ -75,65 +76,16 @@ def loaded_instance(model: type[M], values: dict[str, Any]) -> M:
     instance the session already holds for that primary key, or a new one added to it with
     nothing to flush. Changes to it are flushed as to any loaded object.
 
-    The mapped __init__ would replay every column through attribute events and defaults; the
-    values are a loaded row's, so they are set as a load sets them and marked committed."""
-    mapper = model.__mapper__  # type: ignore[attr-defined]
+    Public API only: the mapped constructor, then `make_transient_to_detached`, which resets the
+    attribute history as a load would, and `Session.add`, which attaches it as persistent."""
+    mapper = inspect(model)
     session = db.session()
     key = mapper.identity_key_from_primary_key(
         tuple(values[mapper.get_property_by_column(column).key] for column in mapper.primary_key))
     existing = session.identity_map.get(key)
     if existing is not None:
         return existing
-    instance = mapper.class_manager.new_instance()
-    instance.__dict__.update(values)
+    instance = model(**values)
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
-
-
-class DriverQuery:
-    """A SELECT built with SQLAlchemy Core, compiled once for PostgreSQL and sent straight through
-    the session's psycopg connection, inside the session's transaction.
-
-    For the token endpoint's hottest statements only: SQLAlchemy's ORM execution path costs
-    about twice the statement's own round trip there (docs/decisions/driver-queries-on-the-token-path.md).
-    The statement selects the columns of `models` in order (`column_keys`); each row comes back
-    as one values dict per model, after the same type processing a query applies (UTC datetimes),
-    for `loaded_instance`. A model whose primary key is NULL (an outer join that matched nothing)
-    comes back as None. Pending changes are flushed first, as the ORM's autoflush would.
-    """
-
-    def __init__(self, statement: Any, models: tuple[type[Any], ...]) -> None:
-        from sqlalchemy.dialects.postgresql import psycopg as pg
-
-        dialect = pg.dialect()
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self._bind = {name: processor for name, bind in compiled.binds.items()
-                      if (processor := bind.type._cached_bind_processor(dialect)) is not None}
-        self._shapes: list[tuple[list[str], int, int, int]] = []
-        expected: list[Any] = []
-        for model in models:
-            keys = column_keys(model)
-            pk = [key for key, column in keys if column.primary_key][0]
-            self._shapes.append(([key for key, _ in keys], len(expected), len(expected) + len(keys),
-                                 len(expected) + [key for key, _ in keys].index(pk)))
-            expected += [column for _, column in keys]
-        selected = list(statement.selected_columns)
-        if len(selected) != len(expected) or any(a is not b for a, b in zip(selected, expected, strict=False)):
-            raise ValueError("the statement must select exactly the columns of its models, in order")
-        self._result = [column.type._cached_result_processor(dialect, None) for column in expected]
-
-    def first(self, params: dict[str, Any]) -> list[dict[str, Any] | None] | None:
-        bound = {name: self._bind[name](value) if name in self._bind else value for name, value in params.items()}
-        session = db.session()
-        if session.autoflush:
-            session.flush()  # as a query would: pending changes are visible to the statement (no-op when clean)
-        driver = session.connection().connection.driver_connection
-        row = driver.execute(self.sql, bound).fetchone()  # type: ignore[union-attr]
-        if row is None:
-            return None
-        values = [value if process is None or value is None else process(value)
-                  for process, value in zip(self._result, row, strict=True)]
-        return [dict(zip(keys, values[start:end], strict=True)) if values[pk] is not None else None
-                for keys, start, end, pk in self._shapes]

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select
 
 from idp import clock
 from idp.crypto import constant_time_equals, keyring, random_token
-from idp.db import DriverQuery, column_keys, db, loaded_instance
+from idp.db import db
 from idp.oauth.client_metadata import validate_metadata
 from idp.oauth.models import Client
 from idp.tenancy.models import Tenant
@@ -57,20 +57,14 @@ def register_client(
 
 
 # Built once: on the token path, building a statement costs more CPU than running it.
-_OF_TENANT = (Client.tenant_id == bindparam("tenant_id"), Client.client_id == bindparam("client_id"))
-_CLIENT_OF_TENANT = select(Client).where(*_OF_TENANT)
-# The same lookup through psycopg directly, on PostgreSQL: every token request starts with it.
-_CLIENT_ROW = DriverQuery(select(*(column for _, column in column_keys(Client))).where(*_OF_TENANT), (Client,))
+_CLIENT_OF_TENANT = select(Client).where(Client.tenant_id == bindparam("tenant_id"),
+                                         Client.client_id == bindparam("client_id"))
 
 
 def find_client(tenant: Tenant, client_id: str) -> Client | None:
     if not client_id or len(client_id) > 64:
         return None
-    params = {"tenant_id": tenant.id, "client_id": client_id}
-    if db.session.get_bind().dialect.name == "postgresql":
-        row = _CLIENT_ROW.first(params)
-        return loaded_instance(Client, row[0]) if row is not None and row[0] is not None else None
-    return db.session.execute(_CLIENT_OF_TENANT, params).scalar_one_or_none()
+    return db.session.execute(_CLIENT_OF_TENANT, {"tenant_id": tenant.id, "client_id": client_id}).scalar_one_or_none()
 
 
 def check_client_secret(client: Client, secret: str) -> bool:

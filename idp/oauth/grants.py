@@ -10,10 +10,11 @@ RFC 6749 §4.1.2).
 A grant's last use is when its current refresh token was issued: every use spends the token and
 issues the next, so the idle timer slides with each refresh without writing to the grant.
 
-The refresh path is the busiest request there is, so it runs statements built once. On
-PostgreSQL one statement spends the token (only if it is unspent, the presenting client's and its
-grant live), stores the next one and loads the grant with its person. SQLite has no
-data-modifying CTEs: there it is a conditional UPDATE, a SELECT and an INSERT in one transaction.
+The refresh path is the busiest request there is, so it runs statements built once. A token is
+spent only if it is unspent, the presenting client's and its grant live (one set of criteria,
+in SQL). On PostgreSQL one statement spends it, stores the next one and loads the grant with its
+person; SQLite has no data-modifying CTEs, so there it is a conditional UPDATE, a SELECT and an
+INSERT in one transaction (`idp.db.writes_in_ctes` chooses).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from idp import clock
 from idp.accounts.models import User
 from idp.crypto import keyring, random_token
-from idp.db import DriverQuery, column_keys, db, loaded_instance, new_id
+from idp.db import db, new_id, writes_in_ctes
 from idp.errors import PortcullisError
 from idp.oauth.models import AuthorizationCode, Grant, RefreshToken
 from idp.sessions.models import BrowserSession
@@ -109,12 +110,12 @@ _LIVE = (
         _TOKENS.c.created_at > bindparam("idle_cutoff")),
 )
 
-_SPEND_REFRESH_TOKEN = (
-    update(_TOKENS)
-    .where(*_UNSPENT, select(_GRANTS.c.id).where(*_OF_CLIENT).exists())
-    .values(spent_at=bindparam("now"))
-    .returning(_TOKENS.c.grant_id, _TOKENS.c.created_at)
-)
+# Spent only if unspent, the presenting client's, and its grant live: one rule for both forms.
+_SPENDABLE = (*_UNSPENT, select(_GRANTS.c.id).where(*_OF_CLIENT, *_LIVE).exists())
+
+# SQLite (no data-modifying CTEs): spend, then load the grant; `issue_refresh_token` stores the next.
+_SPEND_REFRESH_TOKEN = update(_TOKENS).where(*_SPENDABLE).values(spent_at=bindparam("now")).returning(
+    _TOKENS.c.grant_id)
 
 _GRANT_WITH_USER = (
     select(Grant, User)
@@ -123,14 +124,9 @@ _GRANT_WITH_USER = (
 )
 
 # PostgreSQL: spend, rotate and load in one statement (data-modifying CTEs), so a refresh is one
-# round trip after the client's. The grant must also be live for the token to be spent.
-_SPENT = (
-    update(_TOKENS)
-    .where(*_UNSPENT, select(_GRANTS.c.id).where(*_OF_CLIENT, *_LIVE).exists())
-    .values(spent_at=bindparam("now"))
-    .returning(_TOKENS.c.grant_id)
-    .cte("spent")
-)
+# round trip after the client's.
+_SPENT = update(_TOKENS).where(*_SPENDABLE).values(spent_at=bindparam("now")).returning(
+    _TOKENS.c.grant_id).cte("spent")
 _NEXT = insert(_TOKENS).from_select(
     ["id", "tenant_id", "grant_id", "token_hash", "created_at"],
     select(
@@ -139,14 +135,12 @@ _NEXT = insert(_TOKENS).from_select(
         bindparam("now", type_=_TOKENS.c.created_at.type),
     ),
 ).cte("next")
-_USERS = User.__table__
-_SPEND_AND_ROTATE = DriverQuery(  # sent through psycopg directly: the busiest statement there is
-    select(*(column for _, column in column_keys(Grant)), *(column for _, column in column_keys(User)))
+_SPEND_AND_ROTATE = (
+    select(Grant, User)
     .select_from(_SPENT)
-    .join(_GRANTS, and_(_GRANTS.c.id == _SPENT.c.grant_id, _GRANTS.c.tenant_id == bindparam("tenant")))
-    .outerjoin(_USERS, and_(_USERS.c.id == _GRANTS.c.user_id, _USERS.c.tenant_id == _GRANTS.c.tenant_id))
-    .add_cte(_NEXT),
-    (Grant, User),
+    .join(Grant, and_(Grant.id == _SPENT.c.grant_id, Grant.tenant_id == bindparam("tenant")))
+    .outerjoin(User, and_(User.id == Grant.user_id, User.tenant_id == Grant.tenant_id))
+    .add_cte(_NEXT)
 )
 
 
@@ -166,37 +160,28 @@ def issue_refresh_token(tenant: Tenant, grant: Grant) -> str:
 
 
 def spend_refresh_token(tenant: Tenant, token: str, client_pk: str) -> SpentRefreshToken:
-    """The live grant of `token` and its person; the token is now spent (on PostgreSQL its
-    successor is stored in the same statement). Reuse of a spent token revokes the grant."""
+    """The live grant of `token` and its person; the token is now spent (where the database
+    allows, its successor is stored in the same statement). Reuse of a spent token revokes the
+    grant."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise GrantError("unknown refresh token")
     token_hash = keyring().hash_token(token)
     now = clock.now()
-    if db.session.get_bind().dialect.name == "postgresql":
-        return _spend_and_rotate(tenant, token_hash, client_pk, now)
-    spent = db.session.connection().execute(_SPEND_REFRESH_TOKEN, {
-        "tenant": tenant.id, "hash": token_hash, "client": client_pk, "now": now,
-    }).one_or_none()
+    params = {"tenant": tenant.id, "hash": token_hash, "client": client_pk, "now": now,
+              "idle_cutoff": now - timedelta(seconds=tenant.idle_timeout_seconds)}
+    if writes_in_ctes():
+        next_token = random_token(32)
+        row = db.session.execute(_SPEND_AND_ROTATE, {
+            **params, "next_id": new_id(), "next_hash": keyring().hash_token(next_token),
+        }).one_or_none()
+        if row is None:
+            _refuse_refresh_token(tenant, token_hash, client_pk)
+        return SpentRefreshToken(row[0], row[1], next_token)
+    spent = db.session.execute(_SPEND_REFRESH_TOKEN, params).one_or_none()
     if spent is None:
         _refuse_refresh_token(tenant, token_hash, client_pk)
     grant, user = db.session.execute(_GRANT_WITH_USER, {"tenant": tenant.id, "grant": spent.grant_id}).one()
-    if not grant_is_live(tenant, grant, spent.created_at, now):
-        raise GrantError("the grant has ended")
     return SpentRefreshToken(grant, user, None)
-
-
-def _spend_and_rotate(tenant: Tenant, token_hash: str, client_pk: str, now: datetime) -> SpentRefreshToken:
-    next_token = random_token(32)
-    row = _SPEND_AND_ROTATE.first({
-        "tenant": tenant.id, "hash": token_hash, "client": client_pk, "now": now,
-        "idle_cutoff": now - timedelta(seconds=tenant.idle_timeout_seconds),
-        "next_id": new_id(), "next_hash": keyring().hash_token(next_token),
-    })
-    grant_values, user_values = row if row is not None else (None, None)
-    if grant_values is None:
-        _refuse_refresh_token(tenant, token_hash, client_pk)
-    user = loaded_instance(User, user_values) if user_values is not None else None
-    return SpentRefreshToken(loaded_instance(Grant, grant_values), user, next_token)
 
 
 def _refuse_refresh_token(tenant: Tenant, token_hash: str, client_pk: str) -> NoReturn:
@@ -213,7 +198,7 @@ def _refuse_refresh_token(tenant: Tenant, token_hash: str, client_pk: str) -> No
         revoke_grant(grant)
         keep_on_refusal()  # the refusal must not undo the revocation
         raise GrantError("the refresh token was already used")
-    raise GrantError("the grant has ended")  # unspent: PostgreSQL spends only a live grant's token
+    raise GrantError("the grant has ended")  # unspent: only a live grant's token is spent
 
 
 def find_grant_of_refresh_token(tenant: Tenant, token: str) -> tuple[Grant, datetime] | None:

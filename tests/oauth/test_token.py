@@ -231,6 +231,32 @@ def test_a_refused_refresh_stores_no_successor(app: Flask, client: FlaskClient, 
     assert RefreshToken.query.count() == stored
 
 
+@pytest.mark.parametrize("ending", ["idle", "revoked", "hard end"])
+def test_a_dead_grants_refresh_token_is_refused_unspent_on_either_database(
+    app: Flask, client: FlaskClient, rp: RP, ending: str,
+) -> None:
+    """One liveness rule in SQL for both statement forms: the token of a grant that has ended is
+    not spent (SQLite and PostgreSQL agree), so nothing about it reads as reuse later."""
+    from idp.db import db
+    from idp.oauth.models import Grant, RefreshToken
+
+    first = _tokens(client, rp)
+    clock = app.extensions["idp.clock"]
+    if ending == "idle":
+        clock.advance(timedelta(minutes=61))
+    for grant in Grant.query.all():
+        if ending == "revoked":
+            grant.revoked_at = clock.now()
+        if ending == "hard end":
+            grant.expires_at = clock.now()
+    db.session.commit()
+    assert _refresh(client, rp, first["refresh_token"]).get_json()["error"] == "invalid_grant"
+    db.session.expire_all()
+    assert [token.spent_at for token in RefreshToken.query.all()] == [None]
+    assert not [grant for grant in Grant.query.all() if grant.revoked_at and ending != "revoked"], \
+        "refusing a dead grant's token is not reuse: nothing is revoked"
+
+
 def test_a_refresh_is_one_statement_after_the_clients_on_postgresql(app: Flask, client: FlaskClient, rp: RP,
                                                                    tmp_path: Any) -> None:
     """Spend, rotate and load the grant with its person: one statement on PostgreSQL (data-modifying
