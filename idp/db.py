@@ -10,6 +10,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, make_transient_to_detached, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
 # Stable constraint names so Alembic migrations match the models on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -71,13 +72,39 @@ def writes_in_ctes() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
+def execute_core(statement: Any, params: dict[str, Any]) -> Any:
+    """Run a Core statement on this session's connection, inside its transaction, after flushing
+    pending changes as a query would. For the token path's hottest statements: the ORM's
+    per-statement machinery (entity loading, execution events) costs more there than the
+    statement's own round trip. Rows come back as Core rows; `loaded_instance` makes objects."""
+    db.session.flush()
+    return db.session.connection().execute(statement, params)
+
+
+def columns_of(model: type[Any]) -> list[Any]:
+    """The mapped columns of `model`, in mapper order, for a Core select that `values_of` splits."""
+    return [attr.columns[0] for attr in inspect(model).column_attrs]
+
+
+def values_of(model: type[Any], row: Any, start: int = 0) -> dict[str, Any] | None:
+    """`model`'s attribute values from a Core row selected with `columns_of(model)` at `start`;
+    None when its primary key is NULL (an outer join that found nothing)."""
+    mapper = inspect(model)
+    keys = [attr.key for attr in mapper.column_attrs]
+    values = dict(zip(keys, row[start:start + len(keys)], strict=True))
+    primary = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+    return None if any(values[key] is None for key in primary) else values
+
+
 def loaded_instance(model: type[M], values: dict[str, Any]) -> M:
     """`model` holding `values` as if a query had just loaded them, in this request's session: the
     instance the session already holds for that primary key, or a new one added to it with
     nothing to flush. Changes to it are flushed as to any loaded object.
 
-    Public API only: the mapped constructor, then `make_transient_to_detached`, which resets the
-    attribute history as a load would, and `Session.add`, which attaches it as persistent."""
+    Public API: the mapper's class manager makes the instance without running the mapped
+    constructor (whose attribute events cost more than the statement on the token path),
+    `set_committed_value` sets each value as a load does, and `make_transient_to_detached` plus
+    `Session.add` attach it as persistent."""
     mapper = inspect(model)
     session = db.session()
     key = mapper.identity_key_from_primary_key(
@@ -85,7 +112,9 @@ def loaded_instance(model: type[M], values: dict[str, Any]) -> M:
     existing = session.identity_map.get(key)
     if existing is not None:
         return existing
-    instance = model(**values)
+    instance: M = mapper.class_manager.new_instance()
+    for name, value in values.items():
+        set_committed_value(instance, name, value)
     make_transient_to_detached(instance)
     session.add(instance)
     return instance

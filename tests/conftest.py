@@ -24,6 +24,7 @@ from idp.app import create_app
 from idp.config import Config
 from idp.db import db
 from idp.schema import upgrade
+from idp.signing.service import KEY_GENERATOR, PrivateKey, fresh_key
 from tests.mail.smtp_server import Mailbox, SmtpServer, free_port
 from tests.mail.support import SMTP_MAILBOX
 
@@ -78,9 +79,37 @@ def config(database_url: str, master_key: bytes, tmp_path: Path) -> Config:
     )
 
 
+class KeyPool:
+    """Signing keys made once per run and handed out in turn: RSA key generation costs about 70 ms,
+    and the suite makes a tenant (two keys) in most tests. Consecutive keys always differ, and a
+    test gets POOL_SIZE keys of each algorithm before any repeats, so every tenant and every
+    rotation within a test still has keys of its own. Production makes each key fresh
+    (idp.signing.service.fresh_key); `tests/signing/test_keys.py` checks that one too."""
+
+    POOL_SIZE = 24
+
+    def __init__(self) -> None:
+        self._keys: dict[str, list[PrivateKey]] = {}
+        self._turn: Counter[str] = Counter()
+
+    def generate(self, alg: str) -> PrivateKey:
+        keys = self._keys.setdefault(alg, [])
+        if len(keys) < self.POOL_SIZE:
+            keys.append(fresh_key(alg))
+            return keys[-1]
+        self._turn[alg] += 1
+        return keys[self._turn[alg] % self.POOL_SIZE]
+
+
+@pytest.fixture(scope="session")
+def key_pool() -> KeyPool:
+    return KeyPool()
+
+
 @pytest.fixture
-def app(config: Config, database: str) -> Iterator[Flask]:
+def app(config: Config, database: str, key_pool: KeyPool) -> Iterator[Flask]:
     app = create_app(config, TESTING=True)
+    app.extensions[KEY_GENERATOR] = key_pool.generate
     with app.app_context():
         yield app
         db.session.rollback()

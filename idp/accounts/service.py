@@ -122,6 +122,16 @@ def get_user(tenant: Tenant, user_id: str) -> User | None:
     ).scalar_one_or_none()
 
 
+MAX_SUB_LENGTH = 64
+
+
+def find_user_by_sub(tenant: Tenant, sub: str) -> User | None:
+    """The person a token's `sub` names at this tenant."""
+    if not sub or len(sub) > MAX_SUB_LENGTH:
+        return None
+    return db.session.execute(select(User).where(User.tenant_id == tenant.id, User.sub == sub)).scalar_one_or_none()
+
+
 def authenticate(tenant: Tenant, pool: str, identifier: str, password: str) -> User | None:
     """The user whose email (or legacy username) and password match, else None."""
     return check_password(find_user_by_identifier(tenant, pool, identifier), password)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from idp.errors import InsufficientScope, InvalidToken
-from idp.oauth.server import tenant_issuers
+from idp.oauth.issuers import tenant_issuers
 from idp.oauth.tokens import AccessToken, verify_access_token
 from idp.tenancy.context import current_tenant
 

@@ -14,16 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, jsonify, request, url_for
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from idp.accounts.landing import apply_staff_settings, landing_page, permitted_pages
 from idp.accounts.models import User
+from idp.accounts.service import find_user_by_sub
 from idp.api.auth import require_scope
 from idp.api.views import bp, json_body
 from idp.business import service as business
-from idp.db import db
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.mfa import service as mfa
 from idp.policies.service import accepted_versions
@@ -31,7 +30,6 @@ from idp.recovery.service import invite_user
 from idp.tenancy.context import current_tenant
 from idp.web.csrf import csrf_exempt
 
-MAX_SUB_LENGTH = 64
 MAX_TEXT_FIELD = 320  # longer than any email or name we accept; the service says what is wrong
 
 
@@ -158,11 +156,7 @@ def _new_person(body: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _user(sub: str) -> User | None:
-    if not sub or len(sub) > MAX_SUB_LENGTH:
-        return None
-    return db.session.execute(
-        select(User).where(User.tenant_id == current_tenant().id, User.sub == sub)
-    ).scalar_one_or_none()
+    return find_user_by_sub(current_tenant(), sub)
 
 
 def _no_such_person() -> NotFound:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from idp.oauth.claims import supported_claims
+from idp.oauth.client_auth import AUTH_METHODS
 from idp.oauth.client_metadata import ID_TOKEN_ALGS, SCOPES
-from idp.oauth.server import AUTH_METHODS, PKCE_METHODS
+from idp.oauth.pkce import PKCE_METHODS
 
 ACR_PASSWORD = "urn:portcullis:acr:password"  # noqa: S105 - an acr value, not a secret
 ACR_MFA = "urn:portcullis:acr:mfa"  # a password and a second factor (TOTP or a recovery code)

@@ -27,7 +27,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from idp import clock
 from idp.accounts.models import User
 from idp.crypto import keyring, random_token
-from idp.db import db, new_id, writes_in_ctes
+from idp.db import columns_of, db, execute_core, loaded_instance, new_id, values_of, writes_in_ctes
 from idp.errors import PortcullisError
 from idp.oauth.models import AuthorizationCode, Grant, RefreshToken
 from idp.sessions.models import BrowserSession
@@ -135,13 +135,15 @@ _NEXT = insert(_TOKENS).from_select(
         bindparam("now", type_=_TOKENS.c.created_at.type),
     ),
 ).cte("next")
-_SPEND_AND_ROTATE = (
-    select(Grant, User)
+_USERS = User.__table__
+_SPEND_AND_ROTATE = (  # a Core statement (idp.db.execute_core): the busiest statement there is
+    select(*columns_of(Grant), *columns_of(User))
     .select_from(_SPENT)
-    .join(Grant, and_(Grant.id == _SPENT.c.grant_id, Grant.tenant_id == bindparam("tenant")))
-    .outerjoin(User, and_(User.id == Grant.user_id, User.tenant_id == Grant.tenant_id))
+    .join(_GRANTS, and_(_GRANTS.c.id == _SPENT.c.grant_id, _GRANTS.c.tenant_id == bindparam("tenant")))
+    .outerjoin(_USERS, and_(_USERS.c.id == _GRANTS.c.user_id, _USERS.c.tenant_id == _GRANTS.c.tenant_id))
     .add_cte(_NEXT)
 )
+_GRANT_WIDTH = len(columns_of(Grant))
 
 
 class SpentRefreshToken(NamedTuple):
@@ -171,12 +173,15 @@ def spend_refresh_token(tenant: Tenant, token: str, client_pk: str) -> SpentRefr
               "idle_cutoff": now - timedelta(seconds=tenant.idle_timeout_seconds)}
     if writes_in_ctes():
         next_token = random_token(32)
-        row = db.session.execute(_SPEND_AND_ROTATE, {
+        row = execute_core(_SPEND_AND_ROTATE, {
             **params, "next_id": new_id(), "next_hash": keyring().hash_token(next_token),
         }).one_or_none()
-        if row is None:
+        grant_values = values_of(Grant, row) if row is not None else None
+        if row is None or grant_values is None:
             _refuse_refresh_token(tenant, token_hash, client_pk)
-        return SpentRefreshToken(row[0], row[1], next_token)
+        user_values = values_of(User, row, _GRANT_WIDTH)
+        user = loaded_instance(User, user_values) if user_values is not None else None
+        return SpentRefreshToken(loaded_instance(Grant, grant_values), user, next_token)
     spent = db.session.execute(_SPEND_REFRESH_TOKEN, params).one_or_none()
     if spent is None:
         _refuse_refresh_token(tenant, token_hash, client_pk)

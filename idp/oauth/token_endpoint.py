@@ -20,7 +20,8 @@ from urllib.parse import parse_qsl
 from flask import Flask, Response, g
 from werkzeug.datastructures import EnvironHeaders
 
-from idp.oauth.server import FormPayload, TenantRequest, authorization_server
+from idp.oauth.requests import FormPayload, TenantRequest
+from idp.oauth.server import authorization_server
 from idp.tenancy.cache import cached_tenant
 from idp.tenancy.middleware import ROUTE_KEY
 from idp.tenancy.routing import Route

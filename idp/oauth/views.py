@@ -9,33 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749.errors import OAuth2Error
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import Blueprint, g, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from idp import clock
-from idp.accounts.service import get_user
-from idp.db import db
-from idp.errors import InvalidToken, PortcullisError
-from idp.oauth import authorize as flow
-from idp.oauth import interactions as pipeline
-from idp.oauth import registration, tokens
+from idp.accounts.service import find_user_by_sub
+from idp.errors import InvalidToken
+from idp.oauth import authorization, registration, tokens
 from idp.oauth.claims import for_scopes
 from idp.oauth.client_metadata import ClientMetadataError
-from idp.oauth.discovery import acr_for, openid_configuration
-from idp.oauth.errors import (
-    AuthorizationError,
-    ExpiredAuthorizationRequest,
-    InvalidAuthorizationRequest,
-    InvalidLogoutRequest,
-)
-from idp.oauth.grants import issue_code, start_grant
-from idp.oauth.logout import sign_out
-from idp.oauth.models import AuthorizationRequest
-from idp.oauth.server import OAuthClient, authorization_server, current_issuer, stored_request, tenant_issuers
+from idp.oauth.discovery import openid_configuration
+from idp.oauth.issuers import current_issuer, tenant_issuers
+from idp.oauth.logout import confirmed_logout_location, logout_request, sign_out
+from idp.oauth.server import authorization_server
 from idp.sessions.web import clear_session_cookie
 from idp.signing.service import published_keys
 from idp.tenancy.context import current_route, current_tenant, require_tenant
@@ -69,34 +55,37 @@ def jwks() -> Response:
 @bp.route("/authorize", methods=["GET", "POST"])
 @csrf_exempt  # relying parties may POST the request (OIDC Core §3.1.2.1); nothing here trusts cookies to act
 def authorize() -> ResponseReturnValue:
-    server = authorization_server()
-    try:
-        grant = server.get_consent_grant(end_user=_signed_in_user_for(request.values.get("client_id")))
-    except OAuth2Error as error:
-        raise AuthorizationError(error, current_issuer()) from None
-    client: OAuthClient = grant.request.client
-    params = flow.kept_parameters(request.values.to_dict(flat=True), grant.request.scope)
-    pending = flow.save_pending(current_tenant(), client.get_client_id(), params, current_issuer())
-    return _continue(pending)
+    tenant = current_tenant()
+    pending = authorization.start(tenant, request.values.to_dict(flat=True), g.user)
+    return _respond(authorization.continue_request(tenant, pending, g.user, g.browser_session))
 
 
 @bp.get("/authorize/continue/<request_id>")
 def continue_authorization(request_id: str) -> ResponseReturnValue:
-    return _continue(_pending(request_id))
+    tenant = current_tenant()
+    pending = authorization.pending_request(tenant, request_id)
+    return _respond(authorization.continue_request(tenant, pending, g.user, g.browser_session))
 
 
 @bp.post("/authorize/consent/<request_id>")
 def consent(request_id: str) -> ResponseReturnValue:
     tenant = current_tenant()
-    pending = _pending(request_id)
-    client, user, redirect_uri = _revalidate(pending)
-    if user is None:
-        return redirect(url_for("login.sign_in_form", request=pending.id), code=303)
-    if request.form.get("decision") != "allow":
-        flow.finish_pending(pending)
-        return _redirect_to_client(redirect_uri, pending, {"error": "access_denied"})
-    flow.record_consent(tenant, user.id, client.model.id, pending.params["scope"])
-    return redirect(url_for("oauth.continue_authorization", request_id=pending.id), code=303)
+    pending = authorization.pending_request(tenant, request_id)
+    outcome = authorization.answer_consent(tenant, pending, g.user, request.form.get("decision") == "allow")
+    if outcome is None:
+        return redirect(url_for("oauth.continue_authorization", request_id=pending.id), code=303)
+    return _respond(outcome)
+
+
+def _respond(outcome: authorization.Outcome) -> ResponseReturnValue:
+    if isinstance(outcome, authorization.ToSignIn):
+        return redirect(url_for("login.sign_in_form", request=outcome.request_id), code=303)
+    if isinstance(outcome, authorization.ToStep):
+        return redirect(outcome.url)
+    if isinstance(outcome, authorization.ShowConsent):
+        return render_page("oauth/consent.html", client=outcome.client, scopes=outcome.scopes,
+                           pending=outcome.pending, user=outcome.user)
+    return redirect(outcome.location, code=302)
 
 
 @bp.post("/token")
@@ -117,7 +106,7 @@ def userinfo() -> Response:
     access = tokens.verify_access_token(tenant, _bearer_token(), tenant_issuers(tenant))
     if access is None or "openid" not in access.scopes:
         raise InvalidToken("The access token is invalid, expired or revoked.")
-    user = _user_by_sub(access.sub)
+    user = find_user_by_sub(tenant, access.sub)
     if user is None:
         raise InvalidToken("The person no longer exists.")
     return jsonify(for_scopes(tenant, user, access.scopes))
@@ -143,141 +132,25 @@ def introspect() -> Response:
 @csrf_exempt  # the relying party may POST; this only shows a page, the button below acts
 def end_session() -> ResponseReturnValue:
     """RP-initiated logout: always a confirmation page (GET never changes state)."""
-    tenant = current_tenant()
     values = request.values
-    hint = values.get("id_token_hint", "")
-    claims = tokens.decode(tenant, hint, tenant_issuers(tenant), check_exp=False) if hint else None
-    if hint and claims is None:
-        raise InvalidLogoutRequest()
-    client = _logout_client(values.get("client_id"), claims)
-    redirect_uri = values.get("post_logout_redirect_uri", "")
-    if redirect_uri and not (claims and client and redirect_uri in client.model.post_logout_redirect_uris):
-        redirect_uri = ""  # never redirect to a URI that is not registered, nor without a verified hint
-    return render_page("oauth/end_session.html", client=client, user=g.user,
-                       redirect_uri=redirect_uri, state=values.get("state", "")[:2000] if redirect_uri else "")
+    asked = logout_request(current_tenant(), id_token_hint=values.get("id_token_hint", ""),
+                           client_id=values.get("client_id"), redirect_uri=values.get("post_logout_redirect_uri", ""),
+                           state=values.get("state", ""))
+    return render_page("oauth/end_session.html", client=asked.client, user=g.user, redirect_uri=asked.redirect_uri,
+                       state=asked.state)
 
 
 @bp.post("/end-session/confirm")
 def confirm_end_session() -> ResponseReturnValue:
-    tenant = current_tenant()
-    redirect_uri = request.form.get("post_logout_redirect_uri", "")
-    client = _logout_client(request.form.get("client_id"), None)
-    if not client or redirect_uri not in client.model.post_logout_redirect_uris:
-        redirect_uri = ""
+    form = request.form
+    location = confirmed_logout_location(form.get("client_id"), form.get("post_logout_redirect_uri", ""),
+                                         form.get("state", ""))
     if g.browser_session is not None:
-        sign_out(tenant, g.browser_session, g.user)
-    target = url_for("login.signed_out")
-    if redirect_uri:
-        state = request.form.get("state", "")
-        target = add_params_to_uri(redirect_uri, {"state": state}) if state else redirect_uri
-    response = redirect(target, code=303)
+        sign_out(current_tenant(), g.browser_session, g.user)
+    response = redirect(location or url_for("login.signed_out"), code=303)
     clear_session_cookie(response, current_route())
     csrf.rotate()
     return response
-
-
-# Steps that end the request with an error sent back to the client (OIDC Core §3.1.2.6).
-SILENT_ERRORS = {
-    "login_required": "login_required", "consent_required": "consent_required",
-    "interaction_required": "interaction_required", "invalid_max_age": "invalid_request",
-}
-
-
-def _continue(pending: AuthorizationRequest) -> ResponseReturnValue:
-    tenant = current_tenant()
-    client, user, redirect_uri = _revalidate(pending)
-    params = pending.params
-    session = g.browser_session if user is not None else None
-    situation = flow.Situation(
-        prompts=frozenset(params.get("prompt", "").split()), max_age=params.get("max_age"),
-        signed_in=user is not None, auth_time=session.auth_time if session else None,
-        pending_since=pending.created_at, now=clock.now(),
-        hint_matches=_hint_matches(params.get("id_token_hint"), user.sub if user else None),
-        needs_consent=bool(user) and not client.model.first_party and not flow.has_consent(
-            tenant, user.id, client.model.id, params["scope"]),
-    )
-    step: str = flow.decide(situation)
-    if step in ("consent", "issue") and user is not None and session is not None:
-        acr_values = tuple(params.get("acr_values", "").split())
-        silent = "none" in situation.prompts  # notices wait for the next interactive sign-in
-        ctx = pipeline.Context(tenant, user, session, pending.id, acr_values)
-        step_url = pipeline.next_step_url(ctx, blocking_only=silent)
-        if step_url is not None and silent:
-            step = "interaction_required"  # OIDC Core §3.1.2.1: prompt=none never shows a page
-        elif step_url is not None:  # the sign-in pipeline is not finished: no code yet
-            return redirect(step_url)
-    if step == "login":
-        return redirect(url_for("login.sign_in_form", request=pending.id), code=303)
-    if step == "consent":
-        return render_page("oauth/consent.html", client=client.model, scopes=params["scope"].split(),
-                           pending=pending, user=user)
-    if step in SILENT_ERRORS:
-        error = SILENT_ERRORS[step]
-        flow.finish_pending(pending)
-        return _redirect_to_client(redirect_uri, pending, {"error": error})
-    assert user is not None and session is not None
-    grant = start_grant(
-        tenant, client_pk=client.model.id, user_id=user.id, session=session, scope=params["scope"],
-        issuer=pending.issuer, nonce=params.get("nonce"), amr=session.amr, acr=acr_for(session.amr),
-    )
-    code = issue_code(tenant, grant, redirect_uri=params.get("redirect_uri", ""),  # as requested (RFC 6749 §4.1.3)
-                      code_challenge=params.get("code_challenge"),
-                      code_challenge_method=params.get("code_challenge_method"))
-    flow.finish_pending(pending)
-    return _redirect_to_client(redirect_uri, pending, {"code": code})
-
-
-def _pending(request_id: str) -> AuthorizationRequest:
-    pending = flow.load_pending(current_tenant(), request_id)
-    if pending is None:
-        raise ExpiredAuthorizationRequest()
-    return pending
-
-
-def _revalidate(pending: AuthorizationRequest) -> tuple[OAuthClient, Any, str]:
-    """Validate the stored request again (the client may have changed) with the current session."""
-    user = _signed_in_user_for(pending.client_id)
-    server = authorization_server()
-    try:
-        server.get_consent_grant(request=stored_request(pending.params), end_user=user)
-    except (LoginRequiredError, ConsentRequiredError):
-        pass  # decided by flow.decide, with the full picture
-    except OAuth2Error as error:
-        raise AuthorizationError(error, pending.issuer) from None
-    client = server.query_client(pending.client_id)
-    if client is None:
-        raise InvalidAuthorizationRequest("The application is not registered here.")
-    redirect_uri = pending.params.get("redirect_uri") or client.get_default_redirect_uri()
-    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
-        raise InvalidAuthorizationRequest("The application's return address is not registered.")
-    return client, user, redirect_uri
-
-
-def _signed_in_user_for(client_id: str | None) -> Any:
-    """The signed-in person, if they belong to the pool the client serves."""
-    user = g.get("user")
-    if user is None or not client_id:
-        return None
-    client = authorization_server().query_client(client_id)
-    if client is None or client.model.pool != user.pool:
-        return None
-    return user
-
-
-def _hint_matches(hint: str | None, sub: str | None) -> bool:
-    if not hint or sub is None:
-        return True
-    tenant = current_tenant()
-    claims = tokens.decode(tenant, hint, tenant_issuers(tenant), check_exp=False)
-    return claims is not None and claims.get("sub") == sub
-
-
-def _redirect_to_client(redirect_uri: str, pending: AuthorizationRequest, params: dict[str, str]) -> Response:
-    state = pending.params.get("state")
-    if state:
-        params["state"] = state
-    params["iss"] = pending.issuer
-    return redirect(add_params_to_uri(redirect_uri, params), code=302)
 
 
 def _bearer_token() -> str:
@@ -288,28 +161,6 @@ def _bearer_token() -> str:
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
         return request.form.get("access_token", "")
     return ""
-
-
-def _user_by_sub(sub: str) -> Any:
-    from sqlalchemy import select
-
-    from idp.accounts.models import User
-
-    tenant = current_tenant()
-    user_id = db.session.execute(
-        select(User.id).where(User.tenant_id == tenant.id, User.sub == sub)
-    ).scalar_one_or_none()
-    return get_user(tenant, user_id) if user_id else None
-
-
-def _logout_client(client_id: str | None, claims: dict[str, Any] | None) -> OAuthClient | None:
-    server = authorization_server()
-    audience = claims.get("aud") if claims else None
-    audiences = [audience] if isinstance(audience, str) else list(audience or [])
-    if client_id and claims and client_id not in audiences:
-        raise InvalidLogoutRequest("The sign-out request names a different application than its ID token.")
-    wanted = client_id or (audiences[0] if audiences else None)
-    return server.query_client(str(wanted)) if wanted else None
 
 
 @bp.post("/register")
@@ -368,15 +219,7 @@ def _json_body() -> dict[str, Any] | None:
 
 
 def deny_pending_request(request_id: str | None) -> Response | None:
-    """End the waiting authorization request with `access_denied` (the person declined what the
-    app cannot do without); None when none waits or its client or redirect URI no longer check
-    out."""
-    pending = flow.load_pending(current_tenant(), request_id) if request_id else None
-    if pending is None:
-        return None
-    try:
-        _, _, redirect_uri = _revalidate(pending)
-    except PortcullisError:
-        return None
-    flow.finish_pending(pending)
-    return _redirect_to_client(redirect_uri, pending, {"error": "access_denied"})
+    """End the waiting authorization request with `access_denied`, as a redirect to the client;
+    None when there is none to end (see `authorization.deny`)."""
+    outcome = authorization.deny(current_tenant(), request_id, g.user)
+    return redirect(outcome.location, code=302) if outcome is not None else None

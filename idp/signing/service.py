@@ -12,6 +12,7 @@ Signing needs the private key on every token, so each process keeps the active k
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -36,6 +37,7 @@ RETIRED_KEY_RETENTION = timedelta(hours=1, minutes=10)
 ACTIVE_KEY_CACHE_SECONDS = 30
 
 PrivateKey = RSAKey | ECKey
+KEY_GENERATOR = "idp.key_generator"
 
 
 class NoSigningKey(ServerError, LookupError):
@@ -72,8 +74,20 @@ class ActiveKeyCache:
             self._entries.pop((tenant_id, alg), None)
 
 
-def init_app(app: Flask) -> None:
+KeyGenerator = Callable[[str], PrivateKey]
+
+
+def fresh_key(alg: str) -> PrivateKey:
+    """A new private key for `alg`: RSA-2048 for RS256, P-256 for ES256."""
+    if alg == "RS256":
+        return RSAKey.generate_key(2048, private=True)
+    return ECKey.generate_key("P-256", private=True)
+
+
+def init_app(app: Flask, generate: KeyGenerator = fresh_key) -> None:
+    """`generate` makes each new key; the test suite hands out keys it made once per run."""
     app.extensions["idp.signing_keys"] = ActiveKeyCache()
+    app.extensions[KEY_GENERATOR] = generate
 
 
 def _key_cache() -> ActiveKeyCache:
@@ -140,9 +154,8 @@ def _active_keys(tenant: Tenant) -> list[SigningKey]:
 
 
 def _new_key(tenant: Tenant, alg: str) -> SigningKey:
-    private: PrivateKey = (
-        RSAKey.generate_key(2048, private=True) if alg == "RS256" else ECKey.generate_key("P-256", private=True)
-    )
+    generate: KeyGenerator = current_app.extensions[KEY_GENERATOR]
+    private = generate(alg)
     kid = private.thumbprint()
     public = private.as_dict(private=False) | {"kid": kid, "alg": alg, "use": "sig"}
     key_id = new_id()

@@ -76,3 +76,25 @@ def test_a_sealed_key_is_bound_to_its_row(rows: list[Any], master_key: bytes) ->
     first, second = rows[0], rows[1]
     with pytest.raises(SealedSecretError):
         Keyring(master_key).unseal(first.private_sealed, f"signing-key:{second.id}")
+
+
+def test_a_server_makes_every_key_fresh(config: Any) -> None:
+    """The suite hands out keys made once per run (tests/conftest.py: KeyPool); a server does not."""
+    from idp.app import create_app
+    from idp.signing.service import KEY_GENERATOR, fresh_key
+
+    assert create_app(config).extensions[KEY_GENERATOR] is fresh_key
+    first, second = fresh_key("RS256"), fresh_key("RS256")
+    assert first.thumbprint() != second.thumbprint()
+    assert fresh_key("ES256").thumbprint() != fresh_key("ES256").thumbprint()
+    assert first.as_dict()["n"] and len(_number_bytes(first.as_dict()["n"])) == 256, "RSA-2048"
+
+
+def test_every_tenant_and_every_rotation_gets_keys_of_its_own(app: Flask) -> None:
+    tenants = [make_tenant(f"keys-{n}") for n in range(3)]
+    for tenant in tenants:
+        rotate_keys(tenant)
+    db.session.commit()
+    with db.engine.connect() as connection:
+        kids = [row.kid for row in connection.execute(text("SELECT kid FROM signing_keys"))]
+    assert len(kids) == 12 and len(set(kids)) == 12
