@@ -74,12 +74,6 @@ class Conflict(PortcullisError):
     message = "That conflicts with what is already there."
 
 
-class Forbidden(PortcullisError):
-    status = 403
-    error = "access_denied"
-    message = "You may not do that."
-
-
 class Gone(PortcullisError):
     status = 410
     error = "gone"
