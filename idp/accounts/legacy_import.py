@@ -32,7 +32,7 @@ def import_user(
     tenant: Tenant, *, email: str, username: str | None = None, name: str | None = None, pool: str = "staff",
     password_hash: str | None = None, email_verified: bool = False,
 ) -> User:
-    """Create an imported account (the caller commits). One whose address another account of
+    """Create an imported account (the unit of work commits). One whose address another account of
     the pool holds is kept without the address, and must have a username to sign in with."""
     if pool not in POOLS:
         raise AccountError(f"pool must be one of {', '.join(POOLS)}")

@@ -64,7 +64,7 @@ def lifetime(tenant: Tenant, purpose: str) -> timedelta:
 
 
 def issue_link(tenant: Tenant, user: User, purpose: str) -> str:
-    """Store a new link for `user` (the caller commits) and return its URL."""
+    """Store a new link for `user` (the unit of work commits) and return its URL."""
     if user.email_normalized is None:
         raise ValueError("an account without a unique email address gets no links")
     now = clock.now()
@@ -94,7 +94,7 @@ def check_link(tenant: Tenant, purpose: str, token: str) -> LinkCheck:
 
 
 def consume_link(check: LinkCheck) -> bool:
-    """Mark a VALID link used; False if a concurrent request used it first (the caller commits)."""
+    """Mark a VALID link used; False if a concurrent request used it first (the unit of work commits)."""
     assert check.status is LinkStatus.VALID and check.link is not None
     result = db.session.execute(
         update(AccountLink)

@@ -57,7 +57,7 @@ def create_user(
     email_verified: bool = False,
     locale: str | None = None,
 ) -> User:
-    """Create a user (the caller commits). Raises AccountError naming the conflict."""
+    """Create a user (the unit of work commits). Raises AccountError naming the conflict."""
     if pool not in POOLS:
         raise AccountError(f"pool must be one of {', '.join(POOLS)}")
     try:
@@ -155,7 +155,7 @@ def check_password(user: User | None, password: str) -> User | None:
     """`user` if `password` is theirs, else None.
 
     No user costs one password verification too, so timing does not tell whether an account
-    exists. A correct password under an outdated hash is re-hashed (the caller commits).
+    exists. A correct password under an outdated hash is re-hashed (the unit of work commits).
     """
     if len(password) > MAX_PASSWORD_LENGTH:
         user = None
@@ -168,7 +168,7 @@ def check_password(user: User | None, password: str) -> User | None:
 
 
 def set_locale(user: User, locale: str) -> None:
-    """The language the person's mail and pages are in (the caller commits)."""
+    """The language the person's mail and pages are in (the unit of work commits)."""
     user.locale = validate_locale(locale)
 
 

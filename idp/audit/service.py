@@ -1,4 +1,4 @@
-"""Recording audit events (the caller commits, so an event is stored with the change it records)."""
+"""Recording audit events (the unit of work commits, so an event is stored with the change it records)."""
 
 from __future__ import annotations
 

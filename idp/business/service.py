@@ -71,7 +71,7 @@ def missing_details(tenant: Tenant) -> list[MissingDetail]:
 
 
 def apply_business(tenant: Tenant, values: Mapping[str, Any]) -> BusinessDetails:
-    """Set the given fields (others stay as they are); the caller commits."""
+    """Set the given fields (others stay as they are); the unit of work commits."""
     cleaned = _clean(values, BUSINESS_FIELDS.keys(), "business")
     business = business_of(tenant)
     if business is None:
@@ -85,7 +85,7 @@ def apply_business(tenant: Tenant, values: Mapping[str, Any]) -> BusinessDetails
 
 
 def apply_location(tenant: Tenant, values: Mapping[str, Any]) -> Location:
-    """Create the location named `values["name"]` or update its given fields; the caller commits."""
+    """Create the location named `values["name"]` or update its given fields; the unit of work commits."""
     name = values.get("name")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_LENGTHS["name"]:
         raise BusinessError(f"a location needs a 'name' of 1 to {MAX_LENGTHS['name']} characters")

@@ -1,6 +1,6 @@
 """Putting a message in the outbox, inside the caller's transaction (docs/architecture.md §Email).
 
-The caller commits: the message exists if and only if the change that caused it does. A commit
+The unit of work commits: the message exists if and only if the change that caused it does. A commit
 that queued mail wakes this process's sender thread, so mail leaves at once, not at the next poll.
 """
 
@@ -47,7 +47,7 @@ def enqueue(
     tenant: Tenant, kind: str, to_address: str, *, link: str | None = None, locale: str | None = None,
     **context: Any,
 ) -> OutboxMessage:
-    """Render `kind` and add it to the outbox (the caller commits)."""
+    """Render `kind` and add it to the outbox (the unit of work commits)."""
     rendered = render_mail(tenant, kind, locale, link=link, **context)
     message_id = new_id()
     payload = Payload(from_name=tenant.name, text=rendered.text, html=rendered.html, link=link)

@@ -2,7 +2,7 @@
 
 Wrong codes are throttled like passwords (idp.throttling, keyed by the person, not the
 identifier typed), so guessing six digits is as slow as guessing a password. Every decision is
-audited. The caller commits, except where a failure must be recorded even though the request fails.
+audited. The unit of work commits; a failure is kept although its request fails (keep_on_refusal).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def register_client(
     client_secret: str | None = None,
     with_registration_token: bool = False,
 ) -> RegisteredClient:
-    """Create a client (the caller commits). `operator` clients may use http loopback URIs, admin
+    """Create a client (the unit of work commits). `operator` clients may use http loopback URIs, admin
     scopes and client_credentials; self-registered ones (RFC 7591) may not."""
     metadata = validate_metadata(raw_metadata, allow_http_loopback_web=operator, operator=operator)
     needs_secret = metadata["token_endpoint_auth_method"] in SECRET_METHODS

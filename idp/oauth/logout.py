@@ -23,7 +23,7 @@ from idp.tenancy.models import Tenant
 
 
 def sign_out(tenant: Tenant, session: BrowserSession, user: User | None) -> None:
-    """End `session`, revoke the refresh tokens issued in it and queue back-channel logouts (caller commits)."""
+    """End `session`, revoke the refresh tokens issued in it and queue back-channel logouts."""
     end_session(session)
     grants = revoke_session_grants(tenant, session.id)
     queue_logout(tenant, grants, user.sub if user else None)
@@ -31,7 +31,7 @@ def sign_out(tenant: Tenant, session: BrowserSession, user: User | None) -> None
 
 def sign_out_everywhere(tenant: Tenant, user: User) -> None:
     """End every session of `user`, revoke all their grants and tell relying parties (password
-    changed, account disabled). The caller commits."""
+    changed, account disabled). The unit of work commits."""
     end_all_sessions(tenant, user)
     grants = revoke_user_grants(tenant, user.id)
     queue_logout(tenant, grants, user.sub)

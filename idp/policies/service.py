@@ -44,7 +44,7 @@ class Accepted:
 
 
 def publish(kind: str, version: str, url: str) -> PolicyDocument:
-    """Publish a new version (the caller commits): everyone is asked to accept it at next sign-in."""
+    """Publish a new version (the unit of work commits): everyone is asked to accept it at next sign-in."""
     if kind not in KINDS:
         raise PolicyError(f"kind must be one of {', '.join(KINDS)}")
     version = version.strip()
@@ -84,7 +84,7 @@ def accepted_versions(tenant: Tenant, user: User) -> dict[str, Accepted]:
 
 
 def accept(tenant: Tenant, user: User, document_ids: list[str], *, ip: str, newsletter: bool) -> None:
-    """Record acceptance of exactly the documents waiting (the caller commits).
+    """Record acceptance of exactly the documents waiting (the unit of work commits).
 
     A form for other documents — an old version, a made-up id, or a page opened before a newer
     version was published — raises StaleDocuments and records nothing.

@@ -96,7 +96,7 @@ def _key_cache() -> ActiveKeyCache:
 
 
 def create_signing_keys(tenant: Tenant) -> list[SigningKey]:
-    """One active key per algorithm for `tenant` (the caller commits)."""
+    """One active key per algorithm for `tenant` (the unit of work commits)."""
     return [_new_key(tenant, alg) for alg in ALGORITHMS]
 
 
