@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -81,19 +82,32 @@ def execute_core(statement: Any, params: dict[str, Any]) -> Any:
     return db.session.connection().execute(statement, params)
 
 
-def columns_of(model: type[Any]) -> list[Any]:
-    """The mapped columns of `model`, in mapper order, for a Core select that `values_of` splits."""
-    return [attr.columns[0] for attr in inspect(model).column_attrs]
+@dataclass(frozen=True)
+class Columns:
+    """Some or all of a model's mapped columns, for a Core select whose rows `loaded_instance`
+    turns into objects. Attributes not selected are expired, so they load on first use."""
+
+    keys: tuple[str, ...]
+    columns: tuple[Any, ...]
+    primary_key: tuple[int, ...]  # positions of the primary key's columns
+
+    def values(self, row: Any, start: int = 0) -> dict[str, Any] | None:
+        """The attribute values at `row[start:]`; None when the primary key is NULL (an outer join
+        that found nothing)."""
+        values = row[start:start + len(self.keys)]
+        if any(values[position] is None for position in self.primary_key):
+            return None
+        return dict(zip(self.keys, values, strict=True))
 
 
-def values_of(model: type[Any], row: Any, start: int = 0) -> dict[str, Any] | None:
-    """`model`'s attribute values from a Core row selected with `columns_of(model)` at `start`;
-    None when its primary key is NULL (an outer join that found nothing)."""
+def columns_of(model: type[Any], *names: str) -> Columns:
+    """The mapped columns of `model` named (all of them, in mapper order, when none are)."""
     mapper = inspect(model)
-    keys = [attr.key for attr in mapper.column_attrs]
-    values = dict(zip(keys, row[start:start + len(keys)], strict=True))
-    primary = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
-    return None if any(values[key] is None for key in primary) else values
+    attrs = [attr for attr in mapper.column_attrs if not names or attr.key in names]
+    primary = {mapper.get_property_by_column(column).key for column in mapper.primary_key}
+    keys = tuple(attr.key for attr in attrs)
+    return Columns(keys, tuple(attr.columns[0] for attr in attrs),
+                   tuple(position for position, key in enumerate(keys) if key in primary))
 
 
 def loaded_instance(model: type[M], values: dict[str, Any]) -> M:

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select
 
 from idp import clock
 from idp.crypto import constant_time_equals, keyring, random_token
-from idp.db import columns_of, db, execute_core, loaded_instance, values_of
+from idp.db import columns_of, db, execute_core, loaded_instance
 from idp.oauth.client_metadata import validate_metadata
 from idp.oauth.models import Client
 from idp.tenancy.models import Tenant
@@ -58,15 +58,16 @@ def register_client(
 
 # Built once: on the token path, building a statement costs more CPU than running it. Every token
 # request starts here, so it runs as a Core statement (idp.db.execute_core).
-_CLIENT_OF_TENANT = select(*columns_of(Client)).where(Client.tenant_id == bindparam("tenant_id"),
-                                                      Client.client_id == bindparam("client_id"))
+_CLIENT = columns_of(Client)
+_CLIENT_OF_TENANT = select(*_CLIENT.columns).where(Client.tenant_id == bindparam("tenant_id"),
+                                                   Client.client_id == bindparam("client_id"))
 
 
 def find_client(tenant: Tenant, client_id: str) -> Client | None:
     if not client_id or len(client_id) > 64:
         return None
     row = execute_core(_CLIENT_OF_TENANT, {"tenant_id": tenant.id, "client_id": client_id}).first()
-    values = values_of(Client, row) if row is not None else None
+    values = _CLIENT.values(row) if row is not None else None
     return loaded_instance(Client, values) if values is not None else None
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from idp import clock
 from idp.accounts.models import User
 from idp.crypto import keyring, random_token
-from idp.db import columns_of, db, execute_core, loaded_instance, new_id, values_of, writes_in_ctes
+from idp.db import columns_of, db, execute_core, loaded_instance, new_id, writes_in_ctes
 from idp.errors import PortcullisError
 from idp.oauth.models import AuthorizationCode, Grant, RefreshToken
 from idp.sessions.models import BrowserSession
@@ -136,14 +136,17 @@ _NEXT = insert(_TOKENS).from_select(
     ),
 ).cte("next")
 _USERS = User.__table__
+_GRANT = columns_of(Grant)
+# What the token response needs of the person (claims, landing page); the rest loads if asked.
+_PERSON = columns_of(User, "id", "tenant_id", "sub", "pool", "name", "email", "email_verified", "landing_page",
+                     "permissions_json")
 _SPEND_AND_ROTATE = (  # a Core statement (idp.db.execute_core): the busiest statement there is
-    select(*columns_of(Grant), *columns_of(User))
+    select(*_GRANT.columns, *_PERSON.columns)
     .select_from(_SPENT)
     .join(_GRANTS, and_(_GRANTS.c.id == _SPENT.c.grant_id, _GRANTS.c.tenant_id == bindparam("tenant")))
     .outerjoin(_USERS, and_(_USERS.c.id == _GRANTS.c.user_id, _USERS.c.tenant_id == _GRANTS.c.tenant_id))
     .add_cte(_NEXT)
 )
-_GRANT_WIDTH = len(columns_of(Grant))
 
 
 class SpentRefreshToken(NamedTuple):
@@ -176,10 +179,10 @@ def spend_refresh_token(tenant: Tenant, token: str, client_pk: str) -> SpentRefr
         row = execute_core(_SPEND_AND_ROTATE, {
             **params, "next_id": new_id(), "next_hash": keyring().hash_token(next_token),
         }).one_or_none()
-        grant_values = values_of(Grant, row) if row is not None else None
+        grant_values = _GRANT.values(row) if row is not None else None
         if row is None or grant_values is None:
             _refuse_refresh_token(tenant, token_hash, client_pk)
-        user_values = values_of(User, row, _GRANT_WIDTH)
+        user_values = _PERSON.values(row, len(_GRANT.keys))
         user = loaded_instance(User, user_values) if user_values is not None else None
         return SpentRefreshToken(loaded_instance(Grant, grant_values), user, next_token)
     spent = db.session.execute(_SPEND_REFRESH_TOKEN, params).one_or_none()
