@@ -25,6 +25,7 @@ from idp.tenancy.context import load_tenant
 from idp.tenancy.middleware import TenantRouter
 from idp.web import csrf, errors
 from idp.web.headers import add_security_headers
+from idp.web.json_body import JSONProvider
 
 # Forms here hold an email and a password; nothing legitimate comes near this size.
 MAX_CONTENT_LENGTH = 64 * 1024
@@ -45,6 +46,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
         MAX_FORM_MEMORY_SIZE=MAX_CONTENT_LENGTH,
     )
     app.config.update(overrides)
+    app.json = JSONProvider(app)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator, inspect
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, make_transient_to_detached, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -50,6 +51,17 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def add_once(row: Any) -> bool:
+    """Insert `row` in a savepoint; False, with the transaction intact, when a unique key says
+    it is there already (the same request sent twice at once: the first one wins)."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return False
+    return True
 
 
 def new_id() -> str:

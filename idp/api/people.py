@@ -21,7 +21,7 @@ from idp.accounts.landing import apply_staff_settings, landing_page, permitted_p
 from idp.accounts.models import User
 from idp.accounts.service import find_user_by_sub
 from idp.api.auth import require_scope
-from idp.api.views import bp, json_body
+from idp.api.views import bp
 from idp.business import service as business
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.mfa import service as mfa
@@ -29,6 +29,7 @@ from idp.policies.service import accepted_versions
 from idp.recovery.service import invite_user
 from idp.tenancy.context import current_tenant
 from idp.web.csrf import csrf_exempt
+from idp.web.json_body import json_object
 
 MAX_TEXT_FIELD = 320  # longer than any email or name we accept; the service says what is wrong
 
@@ -42,7 +43,7 @@ NEW_PERSON_FIELDS = {"email": str, "name": str, "pool": str, "send_invitation": 
 def create_person() -> Response:
     """A person without a password; `send_invitation` mails them a "set your password" link.
     An address already in the pool is 409, naming the account that holds it."""
-    fields = _new_person(json_body())
+    fields = _new_person(json_object())
     if fields is None:
         raise InvalidInput("Send a JSON object with an 'email' string, and optionally "
                          "'name' (string), 'pool' ('staff' or 'customer') and 'send_invitation' (true/false).")
@@ -73,7 +74,7 @@ def update_person(sub: str) -> Response:
     user = _user(sub)
     if user is None:
         raise _no_such_person()
-    body = json_body()
+    body = json_object()
     if body is None or not set(body) <= {"landing_page", "permissions"}:
         raise InvalidInput("Send a JSON object with 'landing_page' and/or 'permissions'.")
     apply_staff_settings(user, body)
@@ -104,7 +105,7 @@ def get_business() -> Response:
 @csrf_exempt  # bearer-token authenticated
 @require_scope("business:write")
 def put_business() -> Response:
-    body = json_body()
+    body = json_object()
     if body is None:
         raise InvalidInput("Send a JSON object of business fields.")
     return _store(lambda: business.apply_business(current_tenant(), body))
@@ -114,7 +115,7 @@ def put_business() -> Response:
 @csrf_exempt  # bearer-token authenticated
 @require_scope("business:write")
 def put_location(name: str) -> Response:
-    body = json_body()
+    body = json_object()
     if body is None:
         raise InvalidInput("Send a JSON object of location fields.")
     return _store(lambda: business.apply_location(current_tenant(), {**body, "name": name}))

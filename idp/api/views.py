@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
 from idp.api.auth import require_scope
@@ -12,18 +10,19 @@ from idp.errors import InvalidInput, NotFound
 from idp.tenancy.context import current_tenant, require_tenant
 from idp.web.csrf import csrf_exempt
 from idp.web.errors import answers_json
+from idp.web.json_body import json_object
 
 bp = answers_json(Blueprint("api", __name__, url_prefix="/api/v1"))
 bp.before_request(require_tenant)
 
+
+@bp.after_request
+def never_stored(response: Response) -> Response:
+    """Every answer is about people or the business behind them: no cache may keep it."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
 MAX_EMAIL_FIELD = 320
-
-
-def json_body() -> dict[str, Any] | None:
-    if request.mimetype != "application/json":
-        return None
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else None
 
 
 @bp.post("/users/password-reset")
@@ -36,7 +35,7 @@ def send_password_reset() -> Response:
     """
     from idp.recovery.service import staff_sent_reset
 
-    body = json_body()
+    body = json_object()
     email = body.get("email") if body else None
     pool = body.get("pool", "staff") if body else "staff"
     if not isinstance(email, str) or not email.strip() or len(email) > MAX_EMAIL_FIELD:

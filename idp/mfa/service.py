@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from idp import clock
 from idp.accounts.models import User
 from idp.audit import service as audit
 from idp.crypto import keyring
-from idp.db import db
+from idp.db import add_once, db
 from idp.errors import Conflict, InvalidInput
 from idp.mfa import totp
 from idp.mfa.models import RecoveryCode, SecondFactor
@@ -98,12 +97,9 @@ def confirm_enrolment(tenant: Tenant, user: User, session: BrowserSession, raw_c
     if step is None:
         _failed(tenant, user, ip)
     now = clock.now()
-    try:
-        with db.session.begin_nested():  # two confirmations at once: the first one wins
-            db.session.add(SecondFactor(tenant_id=tenant.id, user_id=user.id, secret_sealed=_seal(secret, tenant, user),
-                                        confirmed_at=now, last_used_step=step, created_at=now))
-    except IntegrityError:
-        raise NoEnrolment() from None
+    if not add_once(SecondFactor(tenant_id=tenant.id, user_id=user.id, secret_sealed=_seal(secret, tenant, user),
+                                 confirmed_at=now, last_used_step=step, created_at=now)):
+        raise NoEnrolment()  # two confirmations at once: the first one wins
     codes = _replace_recovery_codes(tenant, user)
     _passed(tenant, user, session)
     audit.record(tenant, audit.FACTOR_ENROLLED, user_id=user.id, ip=ip, factor="totp",

@@ -66,8 +66,23 @@ SILENT_ERRORS = {
 }
 
 
+# What is checked before the redirect URI can be trusted: printable ASCII by grammar (RFC 6749
+# Appendix A), and Authlib echoes the last two into error descriptions, which must be ASCII.
+ASCII_PARAMETERS = ("client_id", "redirect_uri", "response_type")
+
+
+def printable_ascii(value: str) -> bool:
+    return value.isascii() and value.isprintable()
+
+
 def start(tenant: Tenant, values: dict[str, str], user: User | None) -> AuthorizationRequest:
-    """Validate a new authorization request and keep it server-side; raises AuthorizationError."""
+    """Validate a new authorization request and keep it server-side; raises AuthorizationError.
+
+    A client_id, redirect_uri or response_type outside its grammar gets an error page that does
+    not repeat it: the redirect URI is not verified yet."""
+    for name in ASCII_PARAMETERS:
+        if not printable_ascii(values.get(name, "")):
+            raise InvalidAuthorizationRequest(f"The parameter {name} holds characters it may not contain.")
     try:
         grant = authorization_server().get_consent_grant(end_user=signed_in_user_for(values.get("client_id"), user))
     except OAuth2Error as error:

@@ -7,14 +7,14 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy.exc import IntegrityError
 
 from idp import clock
-from idp.db import db
+from idp.db import add_once
 from idp.oauth.issuers import current_issuer
 from idp.oauth.models import UsedClientAssertion
 from idp.oauth.oauth_client import OAuthClient
@@ -23,6 +23,16 @@ from idp.tenancy.context import current_tenant
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 MAX_ASSERTION_LIFETIME = 300  # seconds a client assertion's exp may lie ahead (RFC 7523 §3)
+
+
+def client_secret_basic(query_client: Any, request: Any) -> OAuthClient | None:
+    """Authlib's client_secret_basic, refusing credentials that are not UTF-8 (RFC 7617 §2.1) with
+    401 invalid_client instead of letting the decoding error escape."""
+    try:
+        client: OAuthClient | None = authenticate_client_secret_basic(query_client, request)
+    except UnicodeDecodeError:
+        raise InvalidClientError(status_code=401, description="The client credentials are not UTF-8.") from None
+    return client
 
 
 class PrivateKeyJWT(JWTBearerClientAssertion):
@@ -57,11 +67,5 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             return False
         tenant = current_tenant()
         expires = datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
-        try:
-            with db.session.begin_nested():
-                db.session.add(UsedClientAssertion(
-                    tenant_id=tenant.id, client_id=str(claims["sub"]), jti=jti, expires_at=expires,
-                ))
-        except IntegrityError:
-            return False
-        return True
+        return add_once(UsedClientAssertion(tenant_id=tenant.id, client_id=str(claims["sub"]), jti=jti,
+                                            expires_at=expires))

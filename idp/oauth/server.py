@@ -19,7 +19,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from flask import Flask, current_app
 from flask import request as flask_request
 
-from idp.oauth.client_auth import PrivateKeyJWT
+from idp.oauth.client_auth import PrivateKeyJWT, client_secret_basic
 from idp.oauth.client_credentials_grant import ClientCredentialsGrant
 from idp.oauth.clients import find_client
 from idp.oauth.code_grant import AuthorizationCodeGrant, refuse_request_objects
@@ -61,6 +61,7 @@ class Server(AuthorizationServer):
 def create_server(app: Flask) -> Server:
     server = Server()
     server.init_app(app)
+    server.register_client_auth_method("client_secret_basic", client_secret_basic)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
     server.register_grant(AuthorizationCodeGrant, [StrictCodeChallenge(required=True), OpenIDTokens(),
                                                    refuse_request_objects])

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from idp import clock
 from idp.crypto import random_token
-from idp.db import db
+from idp.db import add_once, db
 from idp.oauth.models import Grant, RevokedAccessToken
 from idp.signing.service import active_key, published_keys
 from idp.tenancy.models import Tenant
@@ -140,13 +140,14 @@ def verify_access_token(tenant: Tenant, token: str, issuers: list[str]) -> Acces
 
 
 def revoke_access_token(tenant: Tenant, access: AccessToken) -> None:
+    """Idempotent (RFC 7009 §2.2): revoking a revoked token, or the same one twice at once, is done."""
     exists = db.session.execute(
         select(RevokedAccessToken.id).where(
             RevokedAccessToken.tenant_id == tenant.id, RevokedAccessToken.jti == access.jti
         )
     ).first()
     if exists is None:
-        db.session.add(RevokedAccessToken(tenant_id=tenant.id, jti=access.jti, expires_at=access.expires_at))
+        add_once(RevokedAccessToken(tenant_id=tenant.id, jti=access.jti, expires_at=access.expires_at))
 
 
 def _grant_is_active(tenant: Tenant, grant_id: str) -> bool:

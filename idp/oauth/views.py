@@ -7,8 +7,6 @@ errors included, carries `iss` (RFC 9207).
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, g, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
@@ -28,6 +26,7 @@ from idp.tenancy.context import current_route, current_tenant, require_tenant
 from idp.web import csrf
 from idp.web.csrf import csrf_exempt
 from idp.web.errors import answers_json
+from idp.web.json_body import json_object
 from idp.web.pages import render_page
 
 bp = Blueprint("oauth", __name__)
@@ -109,7 +108,9 @@ def userinfo() -> Response:
     user = find_user_by_sub(tenant, access.sub)
     if user is None:
         raise InvalidToken("The person no longer exists.")
-    return jsonify(for_scopes(tenant, user, access.scopes))
+    response = jsonify(for_scopes(tenant, user, access.scopes))
+    response.headers["Cache-Control"] = "no-store"  # personal data: no cache may keep it
+    return response
 
 
 @bp.post("/revoke")
@@ -125,6 +126,7 @@ def revoke() -> Response:
 @answers_json
 def introspect() -> Response:
     response: Response = authorization_server().create_endpoint_response("introspection")
+    response.headers["Cache-Control"] = "no-store"  # whose token, with which scopes
     return response
 
 
@@ -170,7 +172,7 @@ def register_client_endpoint() -> Response:
     tenant = current_tenant()
     if not registration.check_initial_access_token(tenant, _bearer_token()):
         raise InvalidToken("A valid initial access token is required to register.")
-    metadata = _json_body()
+    metadata = json_object()
     if metadata is None:
         raise ClientMetadataError("invalid_client_metadata", "The body must be a JSON object.")
     registered = registration.register(tenant, metadata)
@@ -194,7 +196,7 @@ def manage_client(client_id: str) -> Response:
         return Response(status=204)
     new_secret = None
     if request.method == "PUT":
-        metadata = _json_body()
+        metadata = json_object()
         if metadata is None or metadata.get("client_id") != client.client_id:
             raise ClientMetadataError("invalid_client_metadata",
                                       "The body must be the client's metadata with its client_id.")
@@ -210,12 +212,6 @@ def manage_client(client_id: str) -> Response:
 READ_ONLY_FIELDS = ("client_id", "client_secret", "registration_access_token", "registration_client_uri",
                     "client_id_issued_at", "client_secret_expires_at")
 
-
-def _json_body() -> dict[str, Any] | None:
-    if request.mimetype != "application/json":
-        return None
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else None
 
 
 def deny_pending_request(request_id: str | None) -> Response | None:

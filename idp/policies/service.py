@@ -11,12 +11,11 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from idp import clock
 from idp.accounts.models import User
 from idp.audit import service as audit
-from idp.db import db
+from idp.db import add_once, db
 from idp.errors import Conflict, InvalidInput
 from idp.policies.models import KINDS, PolicyAcceptance, PolicyDocument
 from idp.tenancy.models import Tenant
@@ -94,14 +93,11 @@ def accept(tenant: Tenant, user: User, document_ids: list[str], *, ip: str, news
         raise StaleDocuments()
     now = clock.now()
     for doc in waiting:
-        try:
-            with db.session.begin_nested():
-                db.session.add(PolicyAcceptance(
-                    tenant_id=tenant.id, user_id=user.id, document_id=doc.id, kind=doc.kind, version=doc.version,
-                    accepted_at=now, ip=ip[:45] or None,
-                ))
-        except IntegrityError:  # the same form submitted twice at once: accepted already
-            continue
+        if not add_once(PolicyAcceptance(
+            tenant_id=tenant.id, user_id=user.id, document_id=doc.id, kind=doc.kind, version=doc.version,
+            accepted_at=now, ip=ip[:45] or None,
+        )):
+            continue  # the same form submitted twice at once: accepted already
         audit.record(tenant, audit.TERMS_ACCEPTED, user_id=user.id, ip=ip, kind=doc.kind, version=doc.version)
     if newsletter and user.email and not user.newsletter:
         user.newsletter = True

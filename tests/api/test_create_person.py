@@ -125,6 +125,8 @@ def test_undecodable_and_huge_bodies_are_json_errors(client: FlaskClient, token:
     assert not_utf8.status_code == 400 and not_utf8.get_json()["error"] == "invalid_request"
     not_json = client.post(URL, data=b"email=new@example.com", headers=headers)
     assert not_json.status_code == 400
+    nested = client.post(URL, data="[" * 5000, headers=headers)  # known case 3: was a RecursionError, 500
+    assert nested.status_code == 400 and nested.get_json()["error"] == "invalid_request"
     huge = client.post(URL, data=json.dumps({"email": "a@example.com", "name": "x" * 1024 * 1024}), headers=headers)
     assert huge.status_code == 413 and huge.mimetype == "application/json"
     assert users() == []

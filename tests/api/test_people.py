@@ -55,8 +55,9 @@ def test_get_a_person(app: Flask, client: FlaskClient, service: RP) -> None:
     assert body["sub"] == user.sub and body["email"] == "coach@example.com" and body["newsletter"] is True
     assert body["accepted_policies"]["terms"]["version"] == "2025-01"
     assert body["landing_page"] == "welcome" and body["second_factor"] is False
-    assert client.get("/a/acme/api/v1/users/nobody", headers=bearer(token_for(client, service, "users:read"))
-                      ).status_code == 404
+    assert response.headers["Cache-Control"] == "no-store"  # known case 5: personal data is never cached
+    missing = client.get("/a/acme/api/v1/users/nobody", headers=bearer(token_for(client, service, "users:read")))
+    assert missing.status_code == 404 and missing.headers["Cache-Control"] == "no-store"
 
 
 def test_remove_a_second_factor(app: Flask, client: FlaskClient, service: RP) -> None:

@@ -39,6 +39,24 @@ def test_unknown_client_or_redirect_uri_gets_a_page_never_a_redirect(client: Fla
     assert "Traceback" not in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(("params", "raw"), [
+    ({"redirect_uri": "\u00e9"}, "\u00e9"),
+    ({"redirect_uri": REDIRECT_URI + "\n"}, "callback\n"),
+    ({"response_type": "\x00"}, "\x00"),
+    ({"response_type": "code\u2028"}, "\u2028"),
+    ({"client_id": "\u00e9\u00e9"}, "\u00e9\u00e9"),
+])
+def test_characters_outside_a_parameters_grammar_get_a_page_that_does_not_repeat_them(
+        client: FlaskClient, rp, params, raw) -> None:  # type: ignore[no-untyped-def]
+    """Known case 1 of the hardening issue: these were 500s (Authlib refuses error descriptions
+    built from the raw value). The redirect URI is not verified, so a page, not a redirect."""
+    response = authorize(client, rp, **params)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    page = response.get_data(as_text=True)
+    assert "holds characters it may not contain" in page and raw not in page
+
+
 def test_errors_after_the_checks_redirect_with_iss_and_state(client: FlaskClient, rp) -> None:  # type: ignore[no-untyped-def]
     query = _error_of(authorize(client, rp, response_type="token"))
     assert query["error"] == "unsupported_response_type"

@@ -170,3 +170,34 @@ def test_oversized_or_malformed_protocol_requests_get_json_errors(client: FlaskC
     assert 400 <= garbage.status_code < 500 and garbage.is_json
     wrong_method = client.get(f"{rp.prefix}/token")
     assert wrong_method.status_code == 405 and wrong_method.is_json
+
+
+@pytest.mark.parametrize("endpoint", ["token", "introspect", "revoke"])
+@pytest.mark.parametrize("credentials", ["//46/w==", "/w==", "w6k6w6k="])
+def test_basic_credentials_that_are_not_utf8_are_an_invalid_client(client: FlaskClient, rp: RP, endpoint: str,
+                                                                   credentials: str) -> None:
+    """Known case 2: bytes that are not UTF-8 (`//46/w==` is ff fe 3a ff) were a 500. The last
+    is "é:é" in UTF-8, a valid pair for a client that does not exist."""
+    response = client.post(f"{rp.prefix}/{endpoint}", data={"grant_type": "client_credentials", "token": "t"},
+                           headers={"Authorization": f"Basic {credentials}"})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_client"
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_revoking_twice_is_done_twice(client: FlaskClient, rp: RP) -> None:
+    """RFC 7009 §2.2: revocation is idempotent (the parallel case is in tests/test_races.py)."""
+    access = _tokens(client, rp)["access_token"]
+    for _ in range(2):
+        assert client.post(f"{rp.prefix}/revoke", data={"token": access}, headers=rp.basic).status_code == 200
+    assert client.get(f"{rp.prefix}/userinfo", headers={"Authorization": f"Bearer {access}"}).status_code == 401
+
+
+def test_personal_answers_are_never_stored_by_a_cache(client: FlaskClient, rp: RP) -> None:
+    """Known case 5: userinfo and introspection carry personal data: Cache-Control no-store."""
+    tokens = _tokens(client, rp)
+    userinfo = client.get(f"{rp.prefix}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    introspection = client.post(f"{rp.prefix}/introspect", data={"token": tokens["access_token"]}, headers=rp.basic)
+    for response in (userinfo, introspection):
+        assert response.status_code == 200 and response.get_json()["sub"]
+        assert response.headers["Cache-Control"] == "no-store"

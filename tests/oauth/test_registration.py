@@ -200,6 +200,8 @@ def test_jwks_that_do_not_load_are_refused(client: FlaskClient, iat: str, jwks: 
     {"data": "redirect_uris=https://rp.example/cb", "content_type": "application/x-www-form-urlencoded"},
     {"data": "{not json", "content_type": "application/json"},
     {"data": "[1, 2]", "content_type": "application/json"},
+    {"data": "[" * 5000, "content_type": "application/json"},  # known case 3: was a RecursionError, 500
+    {"data": '{"a":' * 3000 + "1" + "}" * 3000, "content_type": "application/json"},
     {"data": json.dumps(WEB_CLIENT), "content_type": "text/plain"},
 ])
 def test_a_body_that_is_not_a_json_object_is_refused(client: FlaskClient, iat: str, body: dict[str, str]) -> None:
