@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from flask import Flask, Response, g
 from werkzeug.datastructures import EnvironHeaders
 
+from idp.oauth import cors
 from idp.oauth.requests import FormPayload, TenantRequest
 from idp.oauth.server import authorization_server
 from idp.tenancy.cache import cached_tenant
@@ -96,6 +97,9 @@ class TokenEndpoint:
         payload = FormPayload(pairs)
         request = TenantRequest("POST", uri, EnvironHeaders(environ), payload, payload.data, {})
         try:
-            return settle(authorization_server().create_token_response(request))
+            response = settle(authorization_server().create_token_response(request))
         except Exception as error:  # as the Flask view's would be: JSON, 503 while the database is down
             return as_json(classify(error))
+        client = request.client.model if request.client is not None else None
+        cors.answer_headers(response.headers, environ.get("HTTP_ORIGIN"), "oauth.token", client)
+        return response

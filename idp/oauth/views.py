@@ -7,18 +7,21 @@ errors included, carries `iss` (RFC 9207).
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc6749 import OAuth2Request
 from flask import Blueprint, g, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from idp.accounts.service import find_user_by_sub
 from idp.errors import InvalidToken
-from idp.oauth import authorization, registration, tokens
+from idp.oauth import authorization, cors, registration, tokens
 from idp.oauth.claims import for_scopes
 from idp.oauth.client_metadata import ClientMetadataError
+from idp.oauth.clients import find_client
 from idp.oauth.discovery import openid_configuration
 from idp.oauth.issuers import current_issuer, tenant_issuers
 from idp.oauth.logout import confirmed_logout_location, logout_request, sign_out
+from idp.oauth.oauth_client import OAuthClient
 from idp.oauth.server import authorization_server
 from idp.sessions.web import clear_session_cookie
 from idp.signing.service import published_keys
@@ -31,6 +34,23 @@ from idp.web.pages import render_page
 
 bp = Blueprint("oauth", __name__)
 bp.before_request(require_tenant)
+
+
+@bp.after_request
+def cross_origin(response: Response) -> Response:
+    """CORS for browser apps, by the rules of idp.oauth.cors (a view names its client in g)."""
+    origin = request.headers.get("Origin")
+    if request.method == "OPTIONS":
+        cors.preflight_headers(response.headers, origin, request.endpoint, response.headers.get("Allow", ""))
+    else:
+        cors.answer_headers(response.headers, origin, request.endpoint, g.get("cors_client"))
+    return response
+
+
+def _answering(oauth_request: OAuth2Request) -> None:
+    """The client the request authenticated as answers the CORS question (idp.oauth.cors)."""
+    client: OAuthClient | None = oauth_request.client
+    g.cors_client = client.model if client is not None else None
 
 
 @bp.get("/.well-known/openid-configuration")
@@ -93,7 +113,10 @@ def _respond(outcome: authorization.Outcome) -> ResponseReturnValue:
 def token() -> Response:
     """Requests the WSGI front (token_endpoint.py) does not take: the same server, and the same
     unit-of-work rule (idp.unit_of_work.finish, after the response)."""
-    response: Response = authorization_server().create_token_response()
+    server = authorization_server()
+    oauth_request = server.create_oauth2_request(None)
+    response: Response = server.create_token_response(oauth_request)
+    _answering(oauth_request)
     return response
 
 
@@ -105,6 +128,8 @@ def userinfo() -> Response:
     access = tokens.verify_access_token(tenant, _bearer_token(), tenant_issuers(tenant))
     if access is None or "openid" not in access.scopes:
         raise InvalidToken("The access token is invalid, expired or revoked.")
+    if "Origin" in request.headers:  # a browser app's call: may it read the answer (idp.oauth.cors)
+        g.cors_client = find_client(tenant, access.client_id)
     user = find_user_by_sub(tenant, access.sub)
     if user is None:
         raise InvalidToken("The person no longer exists.")
@@ -117,7 +142,10 @@ def userinfo() -> Response:
 @csrf_exempt
 @answers_json
 def revoke() -> Response:
-    response: Response = authorization_server().create_endpoint_response("revocation")
+    server = authorization_server()
+    oauth_request = server.create_oauth2_request(None)
+    response: Response = server.create_endpoint_response("revocation", oauth_request)
+    _answering(oauth_request)
     return response
 
 

@@ -307,3 +307,14 @@ def test_session_cookie_flags_over_https(app, client: FlaskClient, base_url: str
     assert attrs["path"] == (prefix or "/")
     cleared = attributes(session_cookie(log_out(client, prefix, base_url=base_url)))
     assert "secure" in cleared and "httponly" in cleared
+
+
+@HTTPS
+def test_every_cookie_is_secure_when_the_public_url_is_https(app, client: FlaskClient) -> None:
+    """The CSRF cookie of a fresh page as well as the session's: IDP_PUBLIC_URL https means Secure."""
+    make_user(make_tenant())
+    page = client.get("/a/acme/sign-in", base_url="https://localhost")
+    signed_in = sign_in(client, prefix="/a/acme", base_url="https://localhost")
+    cookies = page.headers.getlist("Set-Cookie") + signed_in.headers.getlist("Set-Cookie")
+    assert len(cookies) >= 2
+    assert all("secure" in attributes(cookie) for cookie in cookies), cookies
