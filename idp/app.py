@@ -25,7 +25,7 @@ from idp.tenancy.context import load_tenant
 from idp.tenancy.middleware import TenantRouter
 from idp.web import csrf, errors
 from idp.web.headers import add_security_headers
-from idp.web.json_body import JSONProvider
+from idp.web.inputs import JSONProvider, refuse_nul_characters
 
 # Forms here hold an email and a password; nothing legitimate comes near this size.
 MAX_CONTENT_LENGTH = 64 * 1024
@@ -55,6 +55,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     signing.init_app(app)
     tenant_cache.init_app(app)
 
+    app.before_request(refuse_nul_characters)
     app.before_request(load_tenant)
     app.before_request(load_browser_session)
     app.before_request(csrf.protect)

@@ -29,7 +29,7 @@ from idp.policies.service import accepted_versions
 from idp.recovery.service import invite_user
 from idp.tenancy.context import current_tenant
 from idp.web.csrf import csrf_exempt
-from idp.web.json_body import json_object
+from idp.web.inputs import json_object
 
 MAX_TEXT_FIELD = 320  # longer than any email or name we accept; the service says what is wrong
 

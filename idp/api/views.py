@@ -10,7 +10,7 @@ from idp.errors import InvalidInput, NotFound
 from idp.tenancy.context import current_tenant, require_tenant
 from idp.web.csrf import csrf_exempt
 from idp.web.errors import answers_json
-from idp.web.json_body import json_object
+from idp.web.inputs import json_object
 
 bp = answers_json(Blueprint("api", __name__, url_prefix="/api/v1"))
 bp.before_request(require_tenant)

@@ -27,7 +27,10 @@ MAX_ASSERTION_LIFETIME = 300  # seconds a client assertion's exp may lie ahead (
 
 def client_secret_basic(query_client: Any, request: Any) -> OAuthClient | None:
     """Authlib's client_secret_basic, refusing credentials that are not UTF-8 (RFC 7617 §2.1) with
-    401 invalid_client instead of letting the decoding error escape."""
+    401 invalid_client, and passing over a header of one word (`Basic `), instead of letting
+    Authlib's decoding and unpacking errors escape."""
+    if len((request.headers.get("Authorization") or "").split(None, 1)) != 2:
+        return None
     try:
         client: OAuthClient | None = authenticate_client_secret_basic(query_client, request)
     except UnicodeDecodeError:

@@ -29,6 +29,7 @@ from idp.tenancy.routing import Route
 from idp.unit_of_work import finish
 from idp.web.errors import as_json, classify
 from idp.web.headers import add_security_headers
+from idp.web.inputs import NUL
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -66,6 +67,8 @@ class TokenEndpoint:
                               max_num_fields=MAX_FIELDS, errors="strict")
         except (UnicodeDecodeError, ValueError):
             return self.fallback(environ, start_response)
+        if any(NUL in key or NUL in value for key, value in pairs):
+            return self.fallback(environ, start_response)  # refused there, as on every route
         with self.app.app_context():
             try:
                 tenant = cached_tenant(route.account)

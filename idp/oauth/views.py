@@ -29,7 +29,7 @@ from idp.tenancy.context import current_route, current_tenant, require_tenant
 from idp.web import csrf
 from idp.web.csrf import csrf_exempt
 from idp.web.errors import answers_json
-from idp.web.json_body import json_object
+from idp.web.inputs import json_object
 from idp.web.pages import render_page
 
 bp = Blueprint("oauth", __name__)

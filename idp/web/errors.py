@@ -4,7 +4,8 @@ the client where the protocol says so, and never a stack trace.
 Every error that leaves a view, a before_request hook or the unit of work's commit arrives here
 as an exception and becomes a `PortcullisError` (idp/errors.py): ours as they are, Werkzeug's
 HTTP errors by their status, a database outage as `DatabaseUnavailable` (503 with Retry-After),
-and anything else as `ServerError` (500, logged in full). Then:
+a value the database refuses (`DataError`, logged as a warning) as a 400, and anything else as
+`ServerError` (500, logged in full). Then:
 
 - an error whose `redirect_location()` names the client's verified redirect URI goes there;
 - a view marked `answers_json` (protocol endpoints, the admin API) gets
@@ -26,9 +27,10 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, make_response, redirect, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
-from idp.errors import DatabaseUnavailable, PortcullisError, ServerError, ServiceUnavailable
+from idp.errors import DatabaseUnavailable, InvalidInput, PortcullisError, ServerError, ServiceUnavailable
 from idp.unit_of_work import as_outage, finish, rollback
 from idp.web.pages import render_page
 
@@ -43,6 +45,10 @@ MESSAGES = {
     405: "This page does not accept that kind of request.",
     413: "What was sent is too large.",
 }
+
+
+class UnstorableValue(InvalidInput):
+    message = "A value in the request cannot be stored."
 
 
 class HTTPError(PortcullisError):
@@ -128,6 +134,10 @@ def classify(error: BaseException) -> PortcullisError:
         return error
     if isinstance(error, HTTPException):
         return HTTPError(error)
+    if isinstance(error, DataError):  # a value the database cannot take: bad input that got past the edge
+        log.warning("the database refused a value of the request", exc_info=error)
+        rollback()
+        return UnstorableValue()
     log.error("unhandled error", exc_info=error)
     rollback()
     return ServerError()

@@ -42,7 +42,7 @@ def test_unknown_client_or_redirect_uri_gets_a_page_never_a_redirect(client: Fla
 @pytest.mark.parametrize(("params", "raw"), [
     ({"redirect_uri": "\u00e9"}, "\u00e9"),
     ({"redirect_uri": REDIRECT_URI + "\n"}, "callback\n"),
-    ({"response_type": "\x00"}, "\x00"),
+    ({"response_type": "\x01"}, "\x01"),
     ({"response_type": "code\u2028"}, "\u2028"),
     ({"client_id": "\u00e9\u00e9"}, "\u00e9\u00e9"),
 ])
@@ -376,12 +376,12 @@ def test_login_hint_never_tells_whether_the_account_exists(client: FlaskClient, 
     assert without_secrets(known) == without_secrets(unknown)
 
 
-@pytest.mark.parametrize("hint", ['"><script>alert(1)</script>', "x" * 255 + "@example.com", "a\u0000b@example.com"])
+@pytest.mark.parametrize("hint", ['"><script>alert(1)</script>', "x" * 255 + "@example.com"])
 def test_a_hostile_or_overlong_login_hint_is_escaped_or_dropped(client: FlaskClient, rp, hint: str) -> None:  # type: ignore[no-untyped-def]
     page = _sign_in_page(client, rp, login_hint=hint)
     assert "<script>alert(1)" not in page
     assert _email_value(page) in (hint, "")
-    if len(hint) > 254 or "\u0000" in hint:
+    if len(hint) > 254:  # a NUL is refused before any view (tests/web/test_inputs.py)
         assert _email_value(page) == ""
 
 
