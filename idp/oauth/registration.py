@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
 from idp import clock
@@ -78,8 +79,11 @@ def update(client: Client, metadata: dict[str, Any]) -> str | None:
     return None
 
 
-def delete(client: Client) -> None:
-    db.session.delete(client)
+def delete(client: Client) -> bool:
+    """RFC 7592 §2.3; its grants and codes go with it (ON DELETE CASCADE). False when another
+    request deleted it first: the registration access token died with it."""
+    deleted = db.session.execute(sa_delete(Client).where(Client.tenant_id == client.tenant_id, Client.id == client.id))
+    return int(deleted.rowcount) == 1  # type: ignore[attr-defined]
 
 
 def client_information(client: Client, issuer: str, registered: RegisteredClient | None = None) -> dict[str, Any]:

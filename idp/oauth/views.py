@@ -220,7 +220,8 @@ def manage_client(client_id: str) -> Response:
     if client is None:  # unknown client and wrong token look the same (RFC 7592 §2.1)
         raise InvalidToken("The registration access token is not valid for this client.")
     if request.method == "DELETE":
-        registration.delete(client)
+        if not registration.delete(client):
+            raise InvalidToken("The registration access token is not valid for this client.")
         return Response(status=204)
     new_secret = None
     if request.method == "PUT":
