@@ -7,7 +7,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install browser bench clean
+.PHONY: run test lint install browser upstream bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,20 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	  || { echo "ERROR: could not install chromium; the browser tests cannot run" >&2; exit 1; }; }
 
+# The federation tests' upstream OpenID Provider (node-oidc-provider, from npm, pinned by its lock file).
+UPSTREAM := tests/federation/upstream
+$(UPSTREAM)/node_modules/.installed: $(UPSTREAM)/package.json $(UPSTREAM)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Debian's nodejs and npm for the federation tests' upstream provider"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } \
+	  || { echo "ERROR: could not install npm; the federation tests cannot run" >&2; exit 1; }; }
+	npm ci --prefix $(UPSTREAM) --no-audit --no-fund --loglevel=error
+	touch $@
+
+upstream: $(UPSTREAM)/node_modules/.installed
+
 # PostgreSQL runs when a server answers on 127.0.0.1:5432; under CI it must.
-test: $(STAMP) browser lint
+test: $(STAMP) browser upstream lint
 	@if $(BIN)/python -m tests.pg_probe "$(PG_URL)"; then \
 	  echo "PostgreSQL answers: the suite runs on SQLite and PostgreSQL"; \
 	  IDP_TEST_DATABASE_URL="$(PG_URL)" IDP_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS); \

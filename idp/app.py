@@ -78,6 +78,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from idp.api.views import bp as api_bp
+    from idp.federation.views import bp as federation_bp
     from idp.login.notice_views import bp as notices_bp
     from idp.login.views import bp as login_bp
     from idp.mfa.views import bp as mfa_bp
@@ -90,6 +91,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(tenancy_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(recovery_bp)
+    app.register_blueprint(federation_bp)
     app.register_blueprint(oauth_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(mfa_bp)

@@ -262,6 +262,88 @@ def client_registration_token(account: str, days: int | None, as_json: bool) -> 
         emit(as_json, {"initial_access_token": token}, f"initial access token: {token}")
 
 
+@main.group("connection")
+def connection_group() -> None:
+    """Upstream identity providers of a tenant (Google, Microsoft Entra ID, any OpenID Provider)."""
+
+
+@connection_group.command("add")
+@click.option("--tenant", "account", required=True)
+@click.option("--kind", required=True, type=click.Choice(["google", "microsoft", "oidc"]))
+@click.option("--name", required=True, help='Shown on the sign-in page: "Continue with NAME".')
+@click.option("--client-id", required=True)
+@click.option("--client-secret", default=None, help="Or --client-secret-env, to keep it out of the process list.")
+@click.option("--client-secret-env", default=None, metavar="VAR", help="Read the client secret from this variable.")
+@click.option("--discovery-url", default=None, help="Required for oidc; replaces google's and microsoft's default.")
+@click.option("--entra-tenant", default=None, help="microsoft: common, organizations (default) or a tenant id.")
+@click.option("--hosted-domain", "hosted_domains", multiple=True, help="google: an accepted `hd` value.")
+@click.option("--email-domain", "email_domains", multiple=True, help="People of this domain are sent here.")
+@click.option("--sso-required", is_flag=True, help="People of those domains cannot use a password.")
+@click.option("--jit", is_flag=True, help="Create the account at first sign-in (email domains only).")
+@click.option("--pool", type=click.Choice(["staff", "customer"]), default="staff", show_default=True)
+@click.option("--scope", default="openid email profile", show_default=True)
+@click.option("--slug", default=None, help="The connection's name in URLs (default: from --name).")
+@click.option("--json", "as_json", is_flag=True)
+@guarded
+def connection_add(account: str, kind: str, name: str, client_id: str, client_secret: str | None,
+                   client_secret_env: str | None, discovery_url: str | None, entra_tenant: str | None,
+                   hosted_domains: tuple[str, ...], email_domains: tuple[str, ...], sso_required: bool, jit: bool,
+                   pool: str, scope: str, slug: str | None, as_json: bool) -> None:
+    """Add a connection; prints the redirect URI to register at the upstream. The secret is sealed."""
+    import os
+
+    from idp.federation.connections import NewConnection, add_connection, callback_uri
+    from idp.tenancy.service import get_tenant
+
+    if (client_secret is None) == (client_secret_env is None):
+        fail("give exactly one of --client-secret and --client-secret-env", EXIT_USAGE)
+    secret = client_secret if client_secret is not None else os.environ.get(client_secret_env or "", "")
+    if not secret:
+        fail(f"the variable {client_secret_env} is not set")
+    new = NewConnection(kind=kind, name=name, client_id=client_id, client_secret=secret, discovery_url=discovery_url,
+                        entra_tenant=entra_tenant, hosted_domains=hosted_domains, email_domains=email_domains,
+                        sso_required=sso_required, jit=jit, pool=pool, scope=scope, slug=slug)
+    with app_context() as app:
+        with unit_of_work():
+            connection = add_connection(get_tenant(account), new)
+        redirect_uri = callback_uri(app.config["IDP"], account, connection.slug)
+        emit(as_json, {"id": connection.id, "slug": connection.slug, "kind": connection.kind, "name": connection.name,
+                       "redirect_uri": redirect_uri},
+             f"connection {connection.slug} added; register this redirect URI upstream: {redirect_uri}")
+
+
+@connection_group.command("list")
+@click.option("--tenant", "account", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@guarded
+def connection_list(account: str, as_json: bool) -> None:
+    """The tenant's connections (secrets are never printed)."""
+    from idp.federation.connections import callback_uri, connections_of, describe
+    from idp.tenancy.service import get_tenant
+
+    with app_context() as app:
+        tenant = get_tenant(account)
+        described = [describe(c, callback_uri(app.config["IDP"], account, c.slug)) for c in connections_of(tenant)]
+        lines = [f"{c['slug']}\t{c['kind']}\t{c['name']}\t{' '.join(c['email_domains'])}" for c in described]
+        emit(as_json, {"connections": described}, "\n".join(lines) or "no connections")
+
+
+@connection_group.command("remove")
+@click.option("--tenant", "account", required=True)
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True)
+@guarded
+def connection_remove(account: str, slug: str, as_json: bool) -> None:
+    """Remove a connection with its domain claims and links (the accounts stay)."""
+    from idp.federation.connections import remove_connection
+    from idp.tenancy.service import get_tenant
+
+    with app_context():
+        with unit_of_work():
+            connection = remove_connection(get_tenant(account), slug)
+        emit(as_json, {"removed": connection.slug}, f"connection {connection.slug} removed")
+
+
 @main.group("keys")
 def keys_group() -> None:
     """Signing keys of a tenant."""

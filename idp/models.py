@@ -4,6 +4,7 @@ from idp.accounts.link_models import AccountLink
 from idp.accounts.models import User
 from idp.audit.models import AuditEvent
 from idp.business.models import BusinessDetails, Location
+from idp.federation.models import Connection, ConnectionDomain, FederatedIdentity, FederatedSignIn
 from idp.mail.models import DeliveryAttempt, OutboxMessage
 from idp.mfa.models import RecoveryCode, SecondFactor
 from idp.oauth.models import (
@@ -39,6 +40,10 @@ __all__ = [
     "AuthorizationRequest",
     "BrowserSession",
     "Client",
+    "Connection",
+    "ConnectionDomain",
+    "FederatedIdentity",
+    "FederatedSignIn",
     "Consent",
     "Grant",
     "InitialAccessToken",

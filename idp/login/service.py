@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from idp.accounts.models import User
-from idp.accounts.service import check_password, find_user_by_identifier, get_user
+from idp.accounts.service import check_password, find_user_by_identifier
 from idp.errors import PortcullisError
-from idp.oauth.logout import sign_out
+from idp.federation.connections import sso_required_for
+from idp.oauth.logout import replace_session
 from idp.sessions.models import BrowserSession
 from idp.sessions.service import StartedSession, renew_proof, start_session
 from idp.tenancy.models import Tenant
@@ -19,6 +20,12 @@ class InvalidCredentials(PortcullisError):
     status = 401
     error = "invalid_credentials"
     message = "That email or password is not right. Check them and try again."
+
+
+class SsoRequired(PortcullisError):
+    status = 400
+    error = "sso_required"
+    message = "Your organization signs in with its own sign-in service."
 
 
 def sign_in_with_password(
@@ -37,6 +44,9 @@ def sign_in_with_password(
     alike (one query either way), so the count follows the account however it is named.
     """
     account = find_user_by_identifier(tenant, pool, identifier)
+    sso = sso_required_for(tenant, account.email, pool) if account is not None and account.email else None
+    if sso is not None:  # e.g. typed by username: the password is never checked
+        raise SsoRequired(f"People of your organization sign in with {sso.name}: use its button or your email.")
     key = account_key(identifier, account)
     throttle.check_failures(tenant, key, ip)
     user = check_password(account, password)
@@ -61,11 +71,3 @@ def account_key(identifier: str, user: User | None) -> str:
     if user is not None:
         return f"user|{user.id}"
     return f"typed|{identifier.strip().lower()}"
-
-
-def replace_session(tenant: Tenant, previous: BrowserSession) -> None:
-    """Another person signing in in this browser logs the old session out, exactly as "Log out"
-    would: its grants are revoked and relying parties told (a shared front-desk PC must not leave
-    the previous person signed in at the portals). See docs/decisions/new-sign-in-logs-out.md."""
-    previous_user = get_user(tenant, previous.user_id) if previous.user_id else None
-    sign_out(tenant, previous, previous_user)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from idp.accounts.emails import MAX_EMAIL_LENGTH
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH
+from idp.federation.connections import connection_for_email, connections_of
+from idp.federation.views import departure
 from idp.login.current import context_for, continue_url, login_hint_for, pending_request_id, sign_in_url
 from idp.login.portal import default_portal_url
 from idp.login.service import sign_in_with_password
@@ -20,6 +24,7 @@ from idp.web.errors import show_errors_on
 from idp.web.pages import form_value, render_page
 
 bp = Blueprint("login", __name__)
+POOL = "staff"  # the pool this sign-in page serves
 bp.before_request(require_tenant)
 
 
@@ -46,7 +51,7 @@ def sign_in_form() -> ResponseReturnValue:
         return redirect(url_for("login.signed_in"))
     # With a pending request the form shows even when signed in: the app asked for a fresh sign-in.
     form = {"email": login_hint_for(request_id, MAX_EMAIL_LENGTH)}
-    return render_page("login/sign_in.html", form=form, errors={}, request_id=request_id)
+    return _sign_in_page(form=form, errors={}, request_id=request_id)
 
 
 @bp.post("/login")
@@ -66,9 +71,14 @@ def sign_in() -> ResponseReturnValue:
         errors["password"] = f"Passwords are at most {MAX_PASSWORD_LENGTH} characters."
     form = {"email": identifier[:MAX_EMAIL_LENGTH], "stay_logged_in": persistent}
     request_id = pending_request_id(request.form)
+    sso = connection_for_email(tenant, identifier, POOL) if "@" in identifier and "email" not in errors else None
+    if sso is not None and (sso.sso_required or not password):
+        # Email-first: this domain signs in at its organization (always, when SSO is required;
+        # then the password typed is never checked).
+        return departure(sso, request_id=request_id, persistent=persistent, login_hint=identifier)
     if errors:
-        return render_page("login/sign_in.html", status=400, form=form, errors=errors, request_id=request_id)
-    show_errors_on(render_page, "login/sign_in.html", form=form, errors={}, request_id=request_id)
+        return _sign_in_page(status=400, form=form, errors=errors, request_id=request_id)
+    show_errors_on(_sign_in_page, form=form, errors={}, request_id=request_id)
     started = sign_in_with_password(
         tenant, identifier=identifier, password=password, persistent=persistent,
         ip=request.remote_addr or "", previous=g.browser_session,
@@ -77,6 +87,11 @@ def sign_in() -> ResponseReturnValue:
     set_session_cookie(response, started, current_route())
     csrf.rotate()
     return response
+
+
+def _sign_in_page(**context: Any) -> ResponseReturnValue:
+    """The form, with a "Continue with NAME" button for each connection of the pool."""
+    return render_page("login/sign_in.html", connections=connections_of(current_tenant(), POOL), **context)
 
 
 @bp.get("/signed-in")

@@ -28,8 +28,6 @@ from idp.throttling import service as throttle
 from idp.unit_of_work import keep_on_refusal
 
 POLICIES = ("off", "optional", "required")
-AMR_PASSWORD = "pwd"  # noqa: S105 - an RFC 8176 method name
-AMR_WITH_OTP = "pwd otp"
 
 
 class InvalidCode(InvalidInput):
@@ -201,7 +199,7 @@ def _failed(tenant: Tenant, user: User, ip: str) -> NoReturn:
 
 def _passed(tenant: Tenant, user: User, session: BrowserSession) -> None:
     throttle.record_success(tenant, _throttle_key(user))
-    session.amr = AMR_WITH_OTP
+    session.amr = " ".join(dict.fromkeys([*session.amr.split(), "otp"]))  # "pwd otp", "fed otp"
 
 
 def _throttle_key(user: User) -> str:

@@ -212,6 +212,7 @@ def _issue(tenant: Tenant, pending: AuthorizationRequest, client: OAuthClient, u
     grant = start_grant(
         tenant, client_pk=client.model.id, user_id=user.id, session=session, scope=params["scope"],
         issuer=pending.issuer, nonce=params.get("nonce"), amr=session.amr, acr=acr_for(session.amr),
+        idp=session.idp,
     )
     code = issue_code(tenant, grant, redirect_uri=params.get("redirect_uri", ""),  # as requested (RFC 6749 §4.1.3)
                       code_challenge=params.get("code_challenge"),

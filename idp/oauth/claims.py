@@ -30,5 +30,5 @@ def for_scopes(tenant: Tenant, user: User, scopes: list[str]) -> dict[str, Any]:
 
 def supported_claims() -> list[str]:
     names = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "azp", "tenant",
-             "landing_page"]
+             "landing_page", "idp"]
     return names + [claim for claims in SCOPE_CLAIMS.values() for claim in claims]

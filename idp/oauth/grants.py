@@ -45,14 +45,14 @@ class GrantError(PortcullisError):
 
 def start_grant(
     tenant: Tenant, *, client_pk: str, user_id: str | None, session: BrowserSession | None, scope: str,
-    issuer: str, nonce: str | None = None, amr: str = "pwd", acr: str | None = None,
+    issuer: str, nonce: str | None = None, amr: str = "pwd", acr: str | None = None, idp: str | None = None,
 ) -> Grant:
     now = clock.now()
     grant = Grant(
         tenant_id=tenant.id, client_pk=client_pk, user_id=user_id, scope=scope, issuer=issuer, nonce=nonce,
         session_id=session.id if session else None, auth_time=session.auth_time if session else None,
         persistent=bool(session and session.persistent), expires_at=session.expires_at if session else None,
-        amr=amr, acr=acr, created_at=now,
+        amr=amr, acr=acr, idp=idp, created_at=now,
     )
     db.session.add(grant)
     db.session.flush()

@@ -41,6 +41,8 @@ def build_id_token(grant: Grant, user: User, client: OAuthClient, token: dict[st
     }
     if grant.auth_time:
         claims["auth_time"] = int(grant.auth_time.timestamp())
+    if grant.idp:
+        claims["idp"] = grant.idp  # the connection the person came in through
     if grant.nonce and with_nonce:
         claims["nonce"] = grant.nonce
     if grant.session_id:

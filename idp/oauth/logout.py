@@ -10,6 +10,7 @@ from typing import Any
 from authlib.common.urls import add_params_to_uri
 
 from idp.accounts.models import User
+from idp.accounts.service import get_user
 from idp.oauth import tokens
 from idp.oauth.backchannel import queue_logout
 from idp.oauth.errors import InvalidLogoutRequest
@@ -71,3 +72,11 @@ def logout_client(client_id: str | None, claims: dict[str, Any] | None) -> OAuth
         raise InvalidLogoutRequest("The sign-out request names a different application than its ID token.")
     wanted = client_id or (audiences[0] if audiences else None)
     return authorization_server().query_client(str(wanted)) if wanted else None
+
+
+def replace_session(tenant: Tenant, previous: BrowserSession) -> None:
+    """Another person signing in in this browser logs the old session out, exactly as "Log out"
+    would: its grants are revoked and relying parties told (a shared front-desk PC must not leave
+    the previous person signed in at the portals). See docs/decisions/new-sign-in-logs-out.md."""
+    previous_user = get_user(tenant, previous.user_id) if previous.user_id else None
+    sign_out(tenant, previous, previous_user)

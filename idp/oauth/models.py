@@ -116,6 +116,7 @@ class Grant(TenantScoped, db.Model):  # type: ignore[name-defined]
     auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     amr: Mapped[str] = mapped_column(String(100), nullable=False, default="pwd")
     acr: Mapped[str | None] = mapped_column(String(100))
+    idp: Mapped[str | None] = mapped_column(String(64))  # the connection's slug of a federated sign-in
     nonce: Mapped[str | None] = mapped_column(String(500))
     persistent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     issuer: Mapped[str] = mapped_column(String(300), nullable=False)

@@ -28,6 +28,7 @@ from idp.accounts.passwords import check_password_strength, hash_password
 from idp.accounts.service import create_user, find_user_by_email
 from idp.crypto import keyring, random_token
 from idp.errors import Conflict, Gone, InvalidInput
+from idp.federation.connections import sso_required_for
 from idp.mail.outbox import enqueue
 from idp.mail.render import render_mail
 from idp.tenancy.models import Tenant
@@ -58,7 +59,8 @@ class VerifyOutcome:
 
 
 def request_password_link(tenant: Tenant, email: str, ip: str, pool: str = "staff") -> None:
-    """"Forgot password?": mail a reset (or set-password) link if the address has an account.
+    """"Forgot password?": mail a reset (or set-password) link if the address has an account
+    that may use a password (an SSO-required domain's people never get one).
 
     Raises InvalidEmail for input that is not an address and Throttled when the address or the IP
     asked too often; otherwise returns the same way, doing the same work, whether or not the
@@ -67,9 +69,9 @@ def request_password_link(tenant: Tenant, email: str, ip: str, pool: str = "staf
     email = validate_email(email)
     throttle.hit(tenant, throttle.mail_checks(normalize_email(email), ip))
     user = find_user_by_email(tenant, pool, email)
-    if user is not None:
+    if user is not None and sso_required_for(tenant, email, pool) is None:
         send_password_link(tenant, user)
-    else:
+    else:  # no account, or one whose organization signs in with SSO only: nothing to reset
         _work_like_sending(tenant, email)
 
 

@@ -29,5 +29,7 @@ class BrowserSession(TenantScoped, db.Model):  # type: ignore[name-defined]
     # How the person proved who they are in this session (RFC 8176 values, space-separated):
     # "pwd", then "pwd otp" once the second factor is passed (sign-in or step-up).
     amr: Mapped[str] = mapped_column(String(32), nullable=False, default="pwd", server_default="pwd")
+    # The connection's slug when the person came in through an upstream identity provider ("fed").
+    idp: Mapped[str | None] = mapped_column(String(64))
     # The sign-in pipeline's notices page was seen in this session (shown once per sign-in).
     notices_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

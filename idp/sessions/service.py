@@ -25,15 +25,17 @@ class StartedSession:
     max_age: int | None  # seconds for a persistent cookie, None for a browser-session cookie
 
 
-def start_session(tenant: Tenant, user: User, *, persistent: bool) -> StartedSession:
+def start_session(tenant: Tenant, user: User, *, persistent: bool, amr: str = "pwd",
+                  idp: str | None = None) -> StartedSession:
     now = clock.now()
     session = BrowserSession(tenant_id=tenant.id, user_id=user.id, created_at=now, token_hash="", auth_time=now,
                              last_seen_at=now)
     db.session.add(session)
-    return renew_proof(tenant, session, persistent=persistent)
+    return renew_proof(tenant, session, persistent=persistent, amr=amr, idp=idp)
 
 
-def renew_proof(tenant: Tenant, session: BrowserSession, *, persistent: bool) -> StartedSession:
+def renew_proof(tenant: Tenant, session: BrowserSession, *, persistent: bool, amr: str = "pwd",
+                idp: str | None = None) -> StartedSession:
     """The person has just proved who they are (again) in this session: a new cookie (the old one
     stops working), a new auth_time, the second factor and the notices still to come. The
     session's id, and so the `sid` relying parties know, stays."""
@@ -45,7 +47,8 @@ def renew_proof(tenant: Tenant, session: BrowserSession, *, persistent: bool) ->
     session.auth_time = now
     session.last_seen_at = now
     session.expires_at = now + timedelta(seconds=max_age) if max_age else None
-    session.amr = "pwd"
+    session.amr = amr  # "pwd", or "fed" through a connection (RFC 8176 has no federation value)
+    session.idp = idp
     session.notices_seen_at = None
     db.session.flush()
     return StartedSession(session, cookie_value, max_age)

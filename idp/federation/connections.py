@@ -1,0 +1,205 @@
+"""A tenant's connections: add, list, remove, and which one an email domain belongs to.
+
+A connection's client secret is sealed at rest with the master key, bound to its row; nothing
+that lists connections ever shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select
+
+from idp import clock
+from idp.config import Config
+from idp.crypto import keyring
+from idp.db import db, new_id
+from idp.errors import Conflict, InvalidInput, NotFound
+from idp.federation.models import KINDS, POOLS, Connection, ConnectionDomain
+from idp.federation.upstream import Upstream, default_discovery_url
+from idp.tenancy.issuers import path_issuer
+from idp.tenancy.models import Tenant
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+ENTRA_TENANT = re.compile(r"^(?:common|organizations|consumers|[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}|"
+                          r"[a-z0-9.-]{1,200}\.[a-z]{2,63})$")
+MAX_NAME = 100
+DEFAULT_SCOPE = "openid email profile"
+
+
+@dataclass(frozen=True)
+class NewConnection:
+    kind: str
+    name: str
+    client_id: str
+    client_secret: str
+    discovery_url: str | None = None
+    entra_tenant: str | None = None
+    hosted_domains: tuple[str, ...] = ()
+    email_domains: tuple[str, ...] = ()
+    sso_required: bool = False
+    jit: bool = False
+    pool: str = "staff"
+    scope: str = DEFAULT_SCOPE
+    slug: str | None = None
+
+
+def add_connection(tenant: Tenant, new: NewConnection) -> Connection:
+    """Validate and store a connection (the unit of work commits); raises InvalidInput or
+    Conflict (a slug or an email domain this tenant already has)."""
+    kind = new.kind
+    if kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}.")
+    name = new.name.strip()
+    if not name or len(name) > MAX_NAME:
+        raise InvalidInput(f"name must be 1 to {MAX_NAME} characters.")
+    if new.pool not in POOLS:
+        raise InvalidInput("pool must be staff or customer.")
+    if not new.client_id or len(new.client_id) > 300 or not new.client_secret or len(new.client_secret) > 2000:
+        raise InvalidInput("client id and client secret are required.")
+    entra_tenant = (new.entra_tenant or "organizations").lower() if kind == "microsoft" else None
+    if new.entra_tenant and kind != "microsoft":
+        raise InvalidInput("entra tenant applies to microsoft connections only.")
+    if entra_tenant is not None and not ENTRA_TENANT.match(entra_tenant):
+        raise InvalidInput("entra tenant must be common, organizations, a tenant id or a domain.")
+    if new.hosted_domains and kind != "google":
+        raise InvalidInput("hosted domains apply to google connections only.")
+    discovery_url = new.discovery_url or default_discovery_url(kind, entra_tenant)
+    if discovery_url is None:
+        raise InvalidInput("an oidc connection needs a discovery URL.")
+    _check_url(discovery_url)
+    scope = " ".join(new.scope.split())
+    if "openid" not in scope.split() or len(scope) > 300:
+        raise InvalidInput("scope must include openid.")
+    hosted = tuple(_domain(d) for d in new.hosted_domains)
+    domains = tuple(dict.fromkeys(_domain(d) for d in new.email_domains))
+    if (new.sso_required or new.jit) and not domains:
+        raise InvalidInput("sso-required and jit need at least one email domain.")
+    slug = new.slug or _slug_for(tenant, name)
+    if not SLUG.match(slug):
+        raise InvalidInput("slug must be lowercase letters, digits and dashes.")
+    if connection_by_slug(tenant, slug) is not None:
+        raise Conflict(f"This tenant already has a connection '{slug}'.")
+    claimed = db.session.execute(select(ConnectionDomain.domain).where(
+        ConnectionDomain.tenant_id == tenant.id, ConnectionDomain.domain.in_(domains))).scalars().all()
+    if claimed:
+        raise Conflict(f"Another connection of this tenant already claims {', '.join(sorted(claimed))}.")
+    connection = Connection(
+        id=new_id(), tenant_id=tenant.id, slug=slug, kind=kind, name=name, pool=new.pool, client_id=new.client_id,
+        client_secret_sealed="", discovery_url=discovery_url, entra_tenant=entra_tenant, scope=scope,
+        hosted_domains_json=json.dumps(list(hosted)), sso_required=new.sso_required, jit=new.jit,
+        created_at=clock.now(),
+    )
+    connection.client_secret_sealed = keyring().seal(new.client_secret.encode(), _secret_context(connection))
+    db.session.add(connection)
+    for domain in domains:
+        db.session.add(ConnectionDomain(tenant_id=tenant.id, connection_id=connection.id, domain=domain))
+    db.session.flush()
+    return connection
+
+
+def remove_connection(tenant: Tenant, slug: str) -> Connection:
+    """Remove it with its domain claims and linked identities (the accounts stay)."""
+    connection = connection_by_slug(tenant, slug)
+    if connection is None:
+        raise NotFound(f"This tenant has no connection '{slug}'.")
+    db.session.execute(delete(Connection).where(Connection.tenant_id == tenant.id, Connection.id == connection.id))
+    return connection
+
+
+def connection_by_slug(tenant: Tenant, slug: str) -> Connection | None:
+    if not slug or len(slug) > 64:
+        return None
+    return db.session.execute(select(Connection).where(
+        Connection.tenant_id == tenant.id, Connection.slug == slug)).scalar_one_or_none()
+
+
+def connections_of(tenant: Tenant, pool: str | None = None) -> list[Connection]:
+    query = select(Connection).where(Connection.tenant_id == tenant.id)
+    if pool is not None:
+        query = query.where(Connection.pool == pool)
+    return list(db.session.execute(query.order_by(Connection.name, Connection.slug)).scalars())
+
+
+def email_domains(connection: Connection) -> list[str]:
+    return list(db.session.execute(select(ConnectionDomain.domain).where(
+        ConnectionDomain.tenant_id == connection.tenant_id, ConnectionDomain.connection_id == connection.id,
+    ).order_by(ConnectionDomain.domain)).scalars())
+
+
+def connection_for_email(tenant: Tenant, email: str, pool: str) -> Connection | None:
+    """The connection of this tenant and pool that claims the email's domain, if any."""
+    domain = email.strip().lower().rpartition("@")[2]
+    if not domain or len(domain) > 253:
+        return None
+    return db.session.execute(
+        select(Connection).join(ConnectionDomain, ConnectionDomain.connection_id == Connection.id).where(
+            ConnectionDomain.tenant_id == tenant.id, ConnectionDomain.domain == domain, Connection.pool == pool,
+        )).scalar_one_or_none()
+
+
+def sso_required_for(tenant: Tenant, email: str, pool: str) -> Connection | None:
+    """The connection people with this email must use instead of a password, if one says so."""
+    connection = connection_for_email(tenant, email, pool)
+    return connection if connection is not None and connection.sso_required else None
+
+
+def client_secret(connection: Connection) -> str:
+    return keyring().unseal(connection.client_secret_sealed, _secret_context(connection)).decode()
+
+
+def upstream_of(connection: Connection) -> Upstream:
+    return Upstream(kind=connection.kind, client_id=connection.client_id, discovery_url=connection.discovery_url,
+                    entra_tenant=connection.entra_tenant, hosted_domains=tuple(connection.hosted_domains),
+                    email_domains=tuple(email_domains(connection)))
+
+
+def describe(connection: Connection, redirect_uri: str) -> dict[str, Any]:
+    """What an operator may see: everything but the secret."""
+    return {
+        "id": connection.id, "slug": connection.slug, "kind": connection.kind, "name": connection.name,
+        "pool": connection.pool, "client_id": connection.client_id, "discovery_url": connection.discovery_url,
+        "entra_tenant": connection.entra_tenant, "hosted_domains": connection.hosted_domains,
+        "email_domains": email_domains(connection), "sso_required": connection.sso_required,
+        "jit": connection.jit, "scope": connection.scope, "redirect_uri": redirect_uri,
+    }
+
+
+def callback_uri(config: Config, account: str, slug: str) -> str:
+    """The one redirect URI to register upstream: on the path issuer form, whichever form the
+    person starts at (the browser is sent back to that form afterwards)."""
+    return f"{path_issuer(config, account)}/federation/{slug}/callback"
+
+
+def _secret_context(connection: Connection) -> str:
+    return f"connection-secret|{connection.tenant_id}|{connection.id}"
+
+
+def _domain(value: str) -> str:
+    domain = value.strip().lower().lstrip("@")
+    if not DOMAIN.match(domain):
+        raise InvalidInput(f"'{value[:100]}' is not a domain name.")
+    return domain
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    loopback = parts is not None and parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
+    if parts is None or len(url) > 500 or not parts.hostname or (parts.scheme != "https" and not loopback):
+        raise InvalidInput("the discovery URL must be an https URL.")
+
+
+def _slug_for(tenant: Tenant, name: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50] or "connection"
+    slug, n = base, 2
+    while connection_by_slug(tenant, slug) is not None:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
