@@ -249,3 +249,44 @@ def test_database_problems_are_one_error_line(tmp_path: Path, master_key: bytes,
     assert result.exit_code == 1
     [line] = result.output.strip().splitlines()
     assert line.startswith("error: ") and message in line and "Traceback" not in result.output
+
+
+def test_connection_add_list_remove(idp) -> None:  # type: ignore[no-untyped-def]
+    from idp.federation.models import Connection, ConnectionDomain
+
+    idp("tenant", "create", "acme", "--name", "Acme")
+    added = idp("connection", "add", "--tenant", "acme", "--kind", "google", "--name", "Google",
+                "--client-id", "cid.apps.example", "--client-secret", "s3cret-upstream-value",
+                "--email-domain", "Acme-Gyms.example", "--sso-required", "--json")
+    assert added.exit_code == 0, added.output
+    data = json.loads(added.output)
+    assert data["slug"] == "google" and data["kind"] == "google" and data["name"] == "Google"
+    assert data["redirect_uri"] == "http://127.0.0.1:8000/a/acme/federation/google/callback"
+    stored = db.session.execute(select(Connection)).scalar_one()
+    assert "s3cret-upstream-value" not in stored.client_secret_sealed, "sealed at rest"
+    assert stored.discovery_url == "https://accounts.google.com/.well-known/openid-configuration"
+    assert db.session.execute(select(ConnectionDomain.domain)).scalar_one() == "acme-gyms.example"
+    listed = idp("connection", "list", "--tenant", "acme", "--json")
+    assert listed.exit_code == 0 and "s3cret" not in listed.output
+    assert json.loads(listed.output)["connections"][0]["email_domains"] == ["acme-gyms.example"]
+    again = idp("connection", "add", "--tenant", "acme", "--kind", "oidc", "--name", "Corp", "--client-id", "c",
+                "--client-secret", "s", "--discovery-url", "https://corp.example/.well-known/openid-configuration",
+                "--email-domain", "acme-gyms.example")
+    assert again.exit_code == 1 and again.output.startswith("error: ") and "acme-gyms.example" in again.output
+    removed = idp("connection", "remove", "--tenant", "acme", "google", "--json")
+    assert removed.exit_code == 0 and json.loads(removed.output) == {"removed": "google"}
+    assert db.session.execute(select(ConnectionDomain)).first() is None
+    assert idp("connection", "remove", "--tenant", "acme", "google").exit_code == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--kind", "oidc", "--client-secret", "s"], "discovery URL"),
+    (["--kind", "google"], "exactly one of --client-secret"),
+    (["--kind", "google", "--client-secret-env", "NO_SUCH_VARIABLE_HERE"], "is not set"),
+    (["--kind", "microsoft", "--client-secret", "s", "--entra-tenant", "not a tenant!"], "entra tenant"),
+    (["--kind", "google", "--client-secret", "s", "--jit"], "email domain"),
+])
+def test_connection_add_bad_input_is_one_error_line(idp, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    idp("tenant", "create", "acme", "--name", "Acme")
+    result = idp("connection", "add", "--tenant", "acme", "--name", "X", "--client-id", "c", *args)
+    assert result.exit_code in (1, 2) and message in result.output, result.output

@@ -116,7 +116,6 @@ def test_malformed_account_in_path_is_not_found(app, client: FlaskClient) -> Non
         ({"account": "' OR 1=1 --"}, {404}),
         ({"account": "admin"}, {404}),  # reserved: can never exist
         ({"account": "acme\n"}, {302}),  # trimmed like any typed text
-        ({"account": "acme\x00"}, {404}),
         ({"account": "https://evil.example/"}, {404}),
     ],
 )

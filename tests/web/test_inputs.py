@@ -29,6 +29,7 @@ def service(app: Flask) -> RP:
     {"path": "/a/acme/authorize", "query_string": "response_type=code&client_id=x&login_hint=a%00b"},
     {"path": "/a/acme/authorize", "query_string": "client_id%00=x"},
     {"path": "/a/acme/reset-password/abc%00def"},
+    {"path": "/lookup", "query_string": "account=acme%00"},
     {"path": "/a/acme/api/v1/users/sub%00"},
     {"path": "/a/acme/token", "method": "POST", "data": {"grant_type": "client_credentials", "client_id": "a\x00"}},
     {"path": "/a/acme/token", "method": "POST", "data": {"grant_type": "refresh_token", "refresh_token": "\x00"},
