@@ -7,6 +7,7 @@ line starting with "error:" on standard error and a non-zero exit status.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -148,7 +149,7 @@ def tenant_apply(file: Path, announce: bool, as_json: bool) -> None:
 
     with app_context() as app:
         with unit_of_work():
-            result = apply_tenant_file(file)
+            result = apply_tenant_file(file, os.environ)  # client_secret_env names are read here
         if as_json:
             emit(True, result.as_dict(), "")
             return
@@ -290,8 +291,6 @@ def connection_add(account: str, kind: str, name: str, client_id: str, client_se
                    hosted_domains: tuple[str, ...], email_domains: tuple[str, ...], sso_required: bool, jit: bool,
                    pool: str, scope: str, slug: str | None, as_json: bool) -> None:
     """Add a connection; prints the redirect URI to register at the upstream. The secret is sealed."""
-    import os
-
     from idp.federation.connections import NewConnection, add_connection, callback_uri
     from idp.tenancy.service import get_tenant
 

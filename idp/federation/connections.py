@@ -52,6 +52,36 @@ class NewConnection:
 def add_connection(tenant: Tenant, new: NewConnection) -> Connection:
     """Validate and store a connection (the unit of work commits); raises InvalidInput or
     Conflict (a slug or an email domain this tenant already has)."""
+    fields, domains = _validated(tenant, new, existing=None)
+    connection = Connection(id=new_id(), tenant_id=tenant.id, created_at=clock.now(), client_secret_sealed="",
+                            **fields)
+    connection.client_secret_sealed = keyring().seal(new.client_secret.encode(), _secret_context(connection))
+    db.session.add(connection)
+    _claim(tenant, connection, domains)
+    return connection
+
+
+def apply_connection(tenant: Tenant, new: NewConnection) -> tuple[Connection, bool]:
+    """A tenant file's entry: added when its slug is new, else the stored one becomes what the
+    file says (same kind; its linked identities stay). Returns (connection, created)."""
+    existing = connection_by_slug(tenant, new.slug or "")
+    if existing is None:
+        return add_connection(tenant, new), True
+    if existing.kind != new.kind:
+        raise InvalidInput(f"connection {existing.slug} is {existing.kind}: remove it to make it {new.kind}.")
+    fields, domains = _validated(tenant, new, existing=existing)
+    for name, value in fields.items():
+        setattr(existing, name, value)
+    existing.client_secret_sealed = keyring().seal(new.client_secret.encode(), _secret_context(existing))
+    db.session.execute(delete(ConnectionDomain).where(ConnectionDomain.tenant_id == tenant.id,
+                                                      ConnectionDomain.connection_id == existing.id))
+    _claim(tenant, existing, domains)
+    return existing, False
+
+
+def _validated(tenant: Tenant, new: NewConnection, *, existing: Connection | None) -> tuple[dict[str, Any],
+                                                                                          tuple[str, ...]]:
+    """The connection's columns and its email domains, or InvalidInput / Conflict naming the problem."""
     kind = new.kind
     if kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}.")
@@ -62,9 +92,9 @@ def add_connection(tenant: Tenant, new: NewConnection) -> Connection:
         raise InvalidInput("pool must be staff or customer.")
     if not new.client_id or len(new.client_id) > 300 or not new.client_secret or len(new.client_secret) > 2000:
         raise InvalidInput("client id and client secret are required.")
-    entra_tenant = (new.entra_tenant or "organizations").lower() if kind == "microsoft" else None
     if new.entra_tenant and kind != "microsoft":
         raise InvalidInput("entra tenant applies to microsoft connections only.")
+    entra_tenant = (new.entra_tenant or "organizations").lower() if kind == "microsoft" else None
     if entra_tenant is not None and not ENTRA_TENANT.match(entra_tenant):
         raise InvalidInput("entra tenant must be common, organizations, a tenant id or a domain.")
     if new.hosted_domains and kind != "google":
@@ -76,31 +106,31 @@ def add_connection(tenant: Tenant, new: NewConnection) -> Connection:
     scope = " ".join(new.scope.split())
     if "openid" not in scope.split() or len(scope) > 300:
         raise InvalidInput("scope must include openid.")
-    hosted = tuple(_domain(d) for d in new.hosted_domains)
+    hosted = [_domain(d) for d in new.hosted_domains]
     domains = tuple(dict.fromkeys(_domain(d) for d in new.email_domains))
     if (new.sso_required or new.jit) and not domains:
         raise InvalidInput("sso-required and jit need at least one email domain.")
-    slug = new.slug or _slug_for(tenant, name)
+    slug = existing.slug if existing is not None else (new.slug or _slug_for(tenant, name))
     if not SLUG.match(slug):
         raise InvalidInput("slug must be lowercase letters, digits and dashes.")
-    if connection_by_slug(tenant, slug) is not None:
+    if existing is None and connection_by_slug(tenant, slug) is not None:
         raise Conflict(f"This tenant already has a connection '{slug}'.")
     claimed = db.session.execute(select(ConnectionDomain.domain).where(
-        ConnectionDomain.tenant_id == tenant.id, ConnectionDomain.domain.in_(domains))).scalars().all()
+        ConnectionDomain.tenant_id == tenant.id, ConnectionDomain.domain.in_(domains),
+        ConnectionDomain.connection_id != (existing.id if existing is not None else ""),
+    )).scalars().all()
     if claimed:
         raise Conflict(f"Another connection of this tenant already claims {', '.join(sorted(claimed))}.")
-    connection = Connection(
-        id=new_id(), tenant_id=tenant.id, slug=slug, kind=kind, name=name, pool=new.pool, client_id=new.client_id,
-        client_secret_sealed="", discovery_url=discovery_url, entra_tenant=entra_tenant, scope=scope,
-        hosted_domains_json=json.dumps(list(hosted)), sso_required=new.sso_required, jit=new.jit,
-        created_at=clock.now(),
-    )
-    connection.client_secret_sealed = keyring().seal(new.client_secret.encode(), _secret_context(connection))
-    db.session.add(connection)
+    fields = {"slug": slug, "kind": kind, "name": name, "pool": new.pool, "client_id": new.client_id,
+              "discovery_url": discovery_url, "entra_tenant": entra_tenant, "scope": scope,
+              "hosted_domains_json": json.dumps(hosted), "sso_required": new.sso_required, "jit": new.jit}
+    return fields, domains
+
+
+def _claim(tenant: Tenant, connection: Connection, domains: tuple[str, ...]) -> None:
     for domain in domains:
         db.session.add(ConnectionDomain(tenant_id=tenant.id, connection_id=connection.id, domain=domain))
     db.session.flush()
-    return connection
 
 
 def remove_connection(tenant: Tenant, slug: str) -> Connection:

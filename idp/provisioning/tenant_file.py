@@ -31,11 +31,21 @@
     locale = "fr-CA"           # optional: the language of their mail (BCP 47; English when we have none)
     landing_page = "dashboard"  # optional: "welcome" or "dashboard"
     permissions = ["dashboard", "classes", "settings"]  # optional: pages they may see (default all)
+    [[connections]]            # added when the slug is new, else updated (its links stay); README §Google…
+    slug = "acme-sso"
+    kind = "oidc"              # "google", "microsoft" or "oidc"
+    name = "Acme SSO"
+    client_id = "portcullis"
+    client_secret_env = "ACME_SSO_SECRET"  # the secret comes from this variable, never from the file
+    discovery_url = "https://sso.acme.example/.well-known/openid-configuration"
+    email_domains = ["acme.example"]
+    sso_required = true        # optional, like jit, entra_tenant, hosted_domains, pool and scope
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +74,7 @@ class ApplyResult:
     demo_credentials: list[tuple[str, str]] = field(default_factory=list)
     clients_created: list[str] = field(default_factory=list)
     client_secrets: list[tuple[str, str]] = field(default_factory=list)  # generated ones, shown once
+    connections_created: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         verb = "created" if self.tenant_created else "updated"
@@ -79,13 +90,16 @@ class ApplyResult:
             "users_created": self.users_created,
             "clients_created": self.clients_created,
             "client_secrets": dict(self.client_secrets),
+            "connections_created": self.connections_created,
         }
 
 
-def apply_tenant_file(path: Path) -> ApplyResult:
+def apply_tenant_file(path: Path, secrets: Mapping[str, str] | None = None) -> ApplyResult:
+    """Apply the file; `secrets` is where `client_secret_env` names are looked up (the CLI passes
+    the process environment)."""
     data = _read(path)
     try:
-        return _apply(data)
+        return _apply(data, secrets or {})
     except (TenantError, AccountError) as exc:
         raise TenantFileError(f"{path}: {exc}") from exc
 
@@ -105,7 +119,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise TenantFileError(f"{path}: invalid TOML ({exc})") from exc
 
 
-def _apply(data: dict[str, Any]) -> ApplyResult:
+def _apply(data: dict[str, Any], secrets: Mapping[str, str]) -> ApplyResult:
     account = _string(data, "account")
     name = _string(data, "name")
     settings = data.get("settings", {})
@@ -131,7 +145,46 @@ def _apply(data: dict[str, Any]) -> ApplyResult:
     for entry in clients:
         _apply_client(tenant, entry, result)
     _apply_business(tenant, data)
+    connections = data.get("connections", [])
+    if not isinstance(connections, list) or not all(isinstance(c, dict) for c in connections):
+        raise TenantError("'connections' must be an array of tables ([[connections]])")
+    for entry in connections:
+        _apply_connection(tenant, entry, result, secrets)
     return result
+
+
+CONNECTION_KEYS = ("slug", "kind", "name", "client_id", "client_secret_env", "discovery_url", "entra_tenant",
+                   "hosted_domains", "email_domains", "sso_required", "jit", "pool", "scope")
+
+
+def _apply_connection(tenant: Any, entry: dict[str, Any], result: ApplyResult, secrets: Mapping[str, str]) -> None:
+    from idp.federation.connections import DEFAULT_SCOPE, NewConnection, apply_connection
+
+    slug = _string(entry, "slug")
+    where = f"connection {slug}"
+    unknown = sorted(set(entry) - set(CONNECTION_KEYS))
+    if unknown:
+        hint = " (secrets come from client_secret_env)" if unknown[0] == "client_secret" else ""
+        raise TenantError(f"{where}: unknown key '{unknown[0]}'{hint}; keys are {', '.join(CONNECTION_KEYS)}")
+    variable = _string(entry, "client_secret_env")
+    secret = secrets.get(variable, "")
+    if not secret:
+        raise TenantError(f"{where}: the variable {variable} (client_secret_env) is not set")
+    new = NewConnection(
+        slug=slug, kind=_string(entry, "kind"), name=_string(entry, "name"), client_id=_string(entry, "client_id"),
+        client_secret=secret, discovery_url=_optional_string(entry, "discovery_url", where),
+        entra_tenant=_optional_string(entry, "entra_tenant", where),
+        hosted_domains=_strings(entry, "hosted_domains", where), email_domains=_strings(entry, "email_domains", where),
+        sso_required=_bool(entry, "sso_required", where), jit=_bool(entry, "jit", where),
+        pool=_optional_string(entry, "pool", where) or "staff",
+        scope=_optional_string(entry, "scope", where) or DEFAULT_SCOPE,
+    )
+    try:
+        _, created = apply_connection(tenant, new)
+    except InvalidInput as exc:  # Conflict is one too
+        raise TenantError(f"{where}: {exc.description}") from exc
+    if created:
+        result.connections_created.append(slug)
 
 
 def _apply_business(tenant: Any, data: dict[str, Any]) -> None:
@@ -289,6 +342,13 @@ def _optional_string(data: dict[str, Any], key: str, where: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise TenantError(f"{where}: '{key}' must be a string")
     return value
+
+
+def _strings(data: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TenantError(f"{where}: '{key}' must be an array of strings")
+    return tuple(value)
 
 
 def _bool(data: dict[str, Any], key: str, where: str) -> bool:
