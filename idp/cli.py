@@ -281,6 +281,7 @@ def connection_group() -> None:
 @click.option("--email-domain", "email_domains", multiple=True, help="People of this domain are sent here.")
 @click.option("--sso-required", is_flag=True, help="People of those domains cannot use a password.")
 @click.option("--jit", is_flag=True, help="Create the account at first sign-in (email domains only).")
+@click.option("--trust-upstream-mfa", is_flag=True, help="The upstream's MFA (amr mfa) counts as the second factor.")
 @click.option("--pool", type=click.Choice(["staff", "customer"]), default="staff", show_default=True)
 @click.option("--scope", default="openid email profile", show_default=True)
 @click.option("--slug", default=None, help="The connection's name in URLs (default: from --name).")
@@ -289,7 +290,7 @@ def connection_group() -> None:
 def connection_add(account: str, kind: str, name: str, client_id: str, client_secret: str | None,
                    client_secret_env: str | None, discovery_url: str | None, entra_tenant: str | None,
                    hosted_domains: tuple[str, ...], email_domains: tuple[str, ...], sso_required: bool, jit: bool,
-                   pool: str, scope: str, slug: str | None, as_json: bool) -> None:
+                   trust_upstream_mfa: bool, pool: str, scope: str, slug: str | None, as_json: bool) -> None:
     """Add a connection; prints the redirect URI to register at the upstream. The secret is sealed."""
     from idp.federation.connections import NewConnection, add_connection, callback_uri
     from idp.tenancy.service import get_tenant
@@ -301,7 +302,8 @@ def connection_add(account: str, kind: str, name: str, client_id: str, client_se
         fail(f"the variable {client_secret_env} is not set")
     new = NewConnection(kind=kind, name=name, client_id=client_id, client_secret=secret, discovery_url=discovery_url,
                         entra_tenant=entra_tenant, hosted_domains=hosted_domains, email_domains=email_domains,
-                        sso_required=sso_required, jit=jit, pool=pool, scope=scope, slug=slug)
+                        sso_required=sso_required, jit=jit, trust_upstream_mfa=trust_upstream_mfa, pool=pool,
+                        scope=scope, slug=slug)
     with app_context() as app:
         with unit_of_work():
             connection = add_connection(get_tenant(account), new)

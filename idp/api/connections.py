@@ -30,7 +30,7 @@ from idp.web.inputs import json_object
 
 TEXT_FIELDS = ("kind", "name", "client_id", "client_secret", "discovery_url", "entra_tenant", "pool", "scope", "slug")
 LIST_FIELDS = ("hosted_domains", "email_domains")
-FLAG_FIELDS = ("sso_required", "jit")
+FLAG_FIELDS = ("sso_required", "jit", "trust_upstream_mfa")
 REQUIRED = ("kind", "name", "client_id", "client_secret")
 MAX_DOMAINS = 50
 

@@ -44,6 +44,7 @@ class NewConnection:
     email_domains: tuple[str, ...] = ()
     sso_required: bool = False
     jit: bool = False
+    trust_upstream_mfa: bool = False
     pool: str = "staff"
     scope: str = DEFAULT_SCOPE
     slug: str | None = None
@@ -123,7 +124,8 @@ def _validated(tenant: Tenant, new: NewConnection, *, existing: Connection | Non
         raise Conflict(f"Another connection of this tenant already claims {', '.join(sorted(claimed))}.")
     fields = {"slug": slug, "kind": kind, "name": name, "pool": new.pool, "client_id": new.client_id,
               "discovery_url": discovery_url, "entra_tenant": entra_tenant, "scope": scope,
-              "hosted_domains_json": json.dumps(hosted), "sso_required": new.sso_required, "jit": new.jit}
+              "hosted_domains_json": json.dumps(hosted), "sso_required": new.sso_required, "jit": new.jit,
+              "trust_upstream_mfa": new.trust_upstream_mfa}
     return fields, domains
 
 
@@ -196,7 +198,8 @@ def describe(connection: Connection, redirect_uri: str) -> dict[str, Any]:
         "pool": connection.pool, "client_id": connection.client_id, "discovery_url": connection.discovery_url,
         "entra_tenant": connection.entra_tenant, "hosted_domains": connection.hosted_domains,
         "email_domains": email_domains(connection), "sso_required": connection.sso_required,
-        "jit": connection.jit, "scope": connection.scope, "redirect_uri": redirect_uri,
+        "jit": connection.jit, "trust_upstream_mfa": connection.trust_upstream_mfa, "scope": connection.scope,
+        "redirect_uri": redirect_uri,
     }
 
 

@@ -35,6 +35,8 @@ class Connection(TenantScoped, db.Model):  # type: ignore[name-defined]
     hosted_domains_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
     sso_required: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     jit: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # The upstream's own multi-factor sign-in (its amr has "mfa") counts as the second factor here.
+    trust_upstream_mfa: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
     @property

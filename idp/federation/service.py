@@ -145,7 +145,7 @@ def finish(tenant: Tenant, *, state: str, browser_token: str, previous: BrowserS
     if isinstance(user, NeedsPassword):
         return trip, user
     _spend(trip)
-    return trip, SignedIn(user, _start(tenant, user, trip, connection, previous))
+    return trip, SignedIn(user, _start(tenant, user, trip, connection, identity, previous))
 
 
 def prove_and_link(tenant: Tenant, *, state: str, browser_token: str, password: str,
@@ -155,7 +155,7 @@ def prove_and_link(tenant: Tenant, *, state: str, browser_token: str, password: 
     outcome = resolve(tenant, connection, identity, ip=ip)
     if not isinstance(outcome, NeedsPassword):  # linked meanwhile (another tab): nothing to prove
         _spend(trip)
-        return trip, SignedIn(outcome, _start(tenant, outcome, trip, connection, previous))
+        return trip, SignedIn(outcome, _start(tenant, outcome, trip, connection, identity, previous))
     account = outcome.user
     key = f"user|{account.id}"
     throttle.check_failures(tenant, key, ip)
@@ -166,7 +166,7 @@ def prove_and_link(tenant: Tenant, *, state: str, browser_token: str, password: 
     throttle.record_success(tenant, key)
     _link(tenant, connection, identity, account, ip=ip, reason="password_proved")
     _spend(trip)
-    return trip, SignedIn(account, _start(tenant, account, trip, connection, previous))
+    return trip, SignedIn(account, _start(tenant, account, trip, connection, identity, previous))
 
 
 def awaiting_password(tenant: Tenant, *, state: str, browser_token: str) -> tuple[Connection, str | None]:
@@ -229,14 +229,18 @@ def _refuse(tenant: Tenant, connection: Connection, identity: UpstreamIdentity, 
     return FederationRefused(message)
 
 
-def _start(tenant: Tenant, user: User, trip: FederatedSignIn, connection: Connection,
+def _start(tenant: Tenant, user: User, trip: FederatedSignIn, connection: Connection, identity: UpstreamIdentity,
            previous: BrowserSession | None) -> StartedSession:
-    audit.record(tenant, SIGNED_IN, user_id=user.id, connection=connection.slug)
+    """A session whose amr is "fed", with "mfa" when the connection trusts the upstream's own
+    multi-factor sign-in and the upstream says it did one (then no TOTP step here)."""
+    upstream_mfa = connection.trust_upstream_mfa and "mfa" in identity.upstream_amr
+    amr = f"{AMR_FEDERATED} mfa" if upstream_mfa else AMR_FEDERATED
+    audit.record(tenant, SIGNED_IN, user_id=user.id, connection=connection.slug, upstream_mfa=upstream_mfa)
     if previous is not None and previous.user_id == user.id:
-        return renew_proof(tenant, previous, persistent=trip.persistent, amr=AMR_FEDERATED, idp=connection.slug)
+        return renew_proof(tenant, previous, persistent=trip.persistent, amr=amr, idp=connection.slug)
     if previous is not None:
         replace_session(tenant, previous)
-    return start_session(tenant, user, persistent=trip.persistent, amr=AMR_FEDERATED, idp=connection.slug)
+    return start_session(tenant, user, persistent=trip.persistent, amr=amr, idp=connection.slug)
 
 
 def _trip(tenant: Tenant, state: str) -> FederatedSignIn | None:

@@ -56,7 +56,8 @@ def has_confirmed_factor(tenant: Tenant, user: User) -> bool:
 
 
 def session_passed_second_factor(session: BrowserSession) -> bool:
-    return "otp" in session.amr.split()
+    """A TOTP code here, or an upstream's multi-factor sign-in its connection is trusted for."""
+    return bool({"otp", "mfa"} & set(session.amr.split()))
 
 
 def may_enrol(tenant: Tenant, user: User) -> bool:

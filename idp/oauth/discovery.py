@@ -10,12 +10,12 @@ from idp.oauth.client_metadata import ID_TOKEN_ALGS, SCOPES
 from idp.oauth.pkce import PKCE_METHODS
 
 ACR_PASSWORD = "urn:portcullis:acr:password"  # noqa: S105 - an acr value, not a secret
-ACR_MFA = "urn:portcullis:acr:mfa"  # a password and a second factor (TOTP or a recovery code)
+ACR_MFA = "urn:portcullis:acr:mfa"  # a second factor: TOTP, a recovery code, or a trusted upstream's MFA
 
 
 def acr_for(amr: str) -> str:
     """The acr of a session authenticated with these RFC 8176 methods."""
-    return ACR_MFA if "otp" in amr.split() else ACR_PASSWORD
+    return ACR_MFA if {"otp", "mfa"} & set(amr.split()) else ACR_PASSWORD
 
 
 def openid_configuration(issuer: str) -> dict[str, Any]:

@@ -154,7 +154,7 @@ def _apply(data: dict[str, Any], secrets: Mapping[str, str]) -> ApplyResult:
 
 
 CONNECTION_KEYS = ("slug", "kind", "name", "client_id", "client_secret_env", "discovery_url", "entra_tenant",
-                   "hosted_domains", "email_domains", "sso_required", "jit", "pool", "scope")
+                   "hosted_domains", "email_domains", "sso_required", "jit", "trust_upstream_mfa", "pool", "scope")
 
 
 def _apply_connection(tenant: Any, entry: dict[str, Any], result: ApplyResult, secrets: Mapping[str, str]) -> None:
@@ -176,6 +176,7 @@ def _apply_connection(tenant: Any, entry: dict[str, Any], result: ApplyResult, s
         entra_tenant=_optional_string(entry, "entra_tenant", where),
         hosted_domains=_strings(entry, "hosted_domains", where), email_domains=_strings(entry, "email_domains", where),
         sso_required=_bool(entry, "sso_required", where), jit=_bool(entry, "jit", where),
+        trust_upstream_mfa=_bool(entry, "trust_upstream_mfa", where),
         pool=_optional_string(entry, "pool", where) or "staff",
         scope=_optional_string(entry, "scope", where) or DEFAULT_SCOPE,
     )

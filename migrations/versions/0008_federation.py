@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('hosted_domains_json', sa.Text(), nullable=False),
     sa.Column('sso_required', sa.Boolean(), nullable=False),
     sa.Column('jit', sa.Boolean(), nullable=False),
+    sa.Column('trust_upstream_mfa', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('tenant_id', sa.String(length=32), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_connections_tenant_id_tenants'), ondelete='CASCADE'),

@@ -35,7 +35,9 @@ GOOGLE_ACCOUNTS: dict[str, dict[str, Any]] = {
     "stranger": {"email": "stranger@acme-gyms.example", "email_verified": True, "hd": "acme-gyms.example"},
     "other-hd": {"email": "bob@other.example", "email_verified": True, "hd": "other.example"},
     "no-email": {"name": "Nameless"},
+    "mfa-coach": {"email": "coach@example.com", "email_verified": True, "name": "Casey Coach"},
 }
+UPSTREAM_AMR = {"mfa-coach": ["pwd", "mfa"], "coach": ["pwd"]}
 ENTRA_ACCOUNTS: dict[str, dict[str, Any]] = {
     "edov": {"tid": ENTRA_TID, "oid": "oid-edov", "email": "coach@example.com", "xms_edov": True},
     "no-edov": {"tid": ENTRA_TID, "oid": "oid-no-edov", "email": "coach@example.com"},
@@ -121,7 +123,7 @@ def _start(node: str, issuer: str, port: int, accounts: dict[str, Any],
 def google(node: str) -> Iterator[Upstream]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    for _ in _start(node, base, port, GOOGLE_ACCOUNTS):
+    for _ in _start(node, base, port, GOOGLE_ACCOUNTS, amr=UPSTREAM_AMR):
         yield Upstream(base, base, f"{base}/.well-known/openid-configuration")
 
 

@@ -186,6 +186,23 @@ def _tenant_keys(client: FlaskClient) -> Any:
     return KeySet.import_key_set(client.get("/a/acme/jwks").get_json())
 
 
+@pytest.mark.parametrize(("account", "trusted", "second_factor_asked"), [
+    ("mfa-coach", True, False), ("coach", True, True), ("mfa-coach", False, True),
+])
+def test_a_trusted_upstreams_mfa_stands_for_the_second_factor(app: Flask, client: FlaskClient, account: str,
+                                                             trusted: bool, second_factor_asked: bool,
+                                                             google: Upstream) -> None:
+    tenant = make_tenant(second_factor_policy="required")
+    make_user(tenant, email_verified=True)
+    connect(tenant, google, trust_upstream_mfa=trusted)
+    done = federated_sign_in(client, google, account)
+    assert done.status_code == 303
+    next_step = client.get(done.headers["Location"])
+    assert ("second-factor" in next_step.headers.get("Location", "")) is second_factor_asked
+    db.session.expire_all()
+    assert signed_in_session().amr == ("fed" if second_factor_asked else "fed mfa")
+
+
 # -- the browser binding and the state ------------------------------------------------------------
 
 

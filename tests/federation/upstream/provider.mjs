@@ -14,7 +14,8 @@ let next = { account: null, error: null };
 const provider = new Provider(config.issuer, {
   clients: config.clients,
   claims: {
-    openid: ['sub', 'hd', 'tid', 'oid', 'xms_edov'],
+    // amr, acr and auth_time ride with openid so the ID token says how the person signed in
+    openid: ['sub', 'hd', 'tid', 'oid', 'xms_edov', 'amr', 'acr', 'auth_time'],
     email: ['email', 'email_verified'],
     profile: ['name', 'preferred_username'],
   },
@@ -40,7 +41,9 @@ async function interaction(req, res) {
   }
   if (details.prompt.name === 'login') {
     const accountId = next.account ?? details.params.login_hint;
-    return provider.interactionFinished(req, res, { login: { accountId } }, { mergeWithLastSubmission: false });
+    const amr = config.amr?.[accountId]; // how the upstream says the person signed in (e.g. ["pwd", "mfa"])
+    return provider.interactionFinished(req, res, { login: { accountId, ...(amr ? { amr } : {}) } },
+      { mergeWithLastSubmission: false });
   }
   const grant = details.grantId
     ? await provider.Grant.find(details.grantId)
