@@ -73,7 +73,7 @@ class Upstream:
         raise AssertionError("the upstream redirected too often")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -86,6 +86,10 @@ def _callbacks(accounts: tuple[str, ...] = ("acme", "beta")) -> list[str]:
 
 @pytest.fixture(scope="session")
 def node() -> str:
+    return node_path()
+
+
+def node_path() -> str:
     path = shutil.which("node")
     assert path, "node is not installed: the federation tests need Node.js for their upstream provider"
     assert (UPSTREAM_DIR / "node_modules" / "oidc-provider").is_dir(), \
@@ -93,10 +97,11 @@ def node() -> str:
     return path
 
 
-def _start(node: str, issuer: str, port: int, accounts: dict[str, Any],
-           **extra: Any) -> Iterator[subprocess.Popen[str]]:
+def start_upstream(node: str, issuer: str, port: int, accounts: dict[str, Any], redirect_uris: list[str] | None = None,
+                   **extra: Any) -> Iterator[subprocess.Popen[str]]:
+    """Run provider.mjs with these accounts and one client, `portcullis`, until the generator closes."""
     config = {"port": port, "issuer": issuer, "accounts": accounts, **extra, "clients": [{
-        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": _callbacks(),
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": redirect_uris or _callbacks(),
         "grant_types": ["authorization_code"], "response_types": ["code"],
         "token_endpoint_auth_method": "client_secret_basic"}]}
     log = tempfile.NamedTemporaryFile("w+", prefix="upstream-", suffix=".log")  # noqa: SIM115 - closed below
@@ -121,19 +126,19 @@ def _start(node: str, issuer: str, port: int, accounts: dict[str, Any],
 
 @pytest.fixture(scope="session")
 def google(node: str) -> Iterator[Upstream]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    for _ in _start(node, base, port, GOOGLE_ACCOUNTS, amr=UPSTREAM_AMR):
+    for _ in start_upstream(node, base, port, GOOGLE_ACCOUNTS, amr=UPSTREAM_AMR):
         yield Upstream(base, base, f"{base}/.well-known/openid-configuration")
 
 
 @pytest.fixture(scope="session")
 def entra(node: str) -> Iterator[Upstream]:
     """Entra-shaped: the real issuer names the tenant; /organizations/v2.0 serves the template."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    for _ in _start(node, f"{base}/{ENTRA_TID}/v2.0", port, ENTRA_ACCOUNTS, issuerTemplate="/organizations/v2.0",
-                    templateIssuer=f"{base}/{{tenantid}}/v2.0"):
+    for _ in start_upstream(node, f"{base}/{ENTRA_TID}/v2.0", port, ENTRA_ACCOUNTS,
+                            issuerTemplate="/organizations/v2.0", templateIssuer=f"{base}/{{tenantid}}/v2.0"):
         yield Upstream(base, f"{base}/{ENTRA_TID}/v2.0", f"{base}/organizations/v2.0/.well-known/openid-configuration")
 
 
