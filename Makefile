@@ -7,7 +7,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install browser upstream bench clean
+.PHONY: run test lint install xmlsec browser upstream bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,17 @@ install: $(STAMP)
 
 # The demo's public URL follows HOST and PORT unless IDP_PUBLIC_URL is set.
 run: export IDP_PUBLIC_URL ?= http://$(HOST):$(PORT)
-run: $(STAMP)
+run: $(STAMP) xmlsec
 	$(BIN)/idp db upgrade
 	$(BIN)/idp tenant apply tenants/demo.toml --announce
 	$(BIN)/idp serve --host $(HOST) --port $(PORT)
+
+# Debian's xmlsec1: pysaml2 signs AuthnRequests and verifies assertions with it (SAML connections).
+xmlsec:
+	@command -v xmlsec1 >/dev/null 2>&1 || { \
+	  echo "installing Debian's xmlsec1 for SAML connections"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1; } \
+	  || { echo "ERROR: could not install xmlsec1; SAML connections cannot work" >&2; exit 1; }; }
 
 # Debian's Chromium for the end-to-end tests; installed here so a fresh machine needs nothing else.
 browser:
@@ -47,7 +54,7 @@ $(UPSTREAM)/node_modules/.installed: $(UPSTREAM)/package.json $(UPSTREAM)/packag
 upstream: $(UPSTREAM)/node_modules/.installed
 
 # PostgreSQL runs when a server answers on 127.0.0.1:5432; under CI it must.
-test: $(STAMP) browser upstream lint
+test: $(STAMP) xmlsec browser upstream lint
 	@if $(BIN)/python -m tests.pg_probe "$(PG_URL)"; then \
 	  echo "PostgreSQL answers: the suite runs on SQLite and PostgreSQL"; \
 	  IDP_TEST_DATABASE_URL="$(PG_URL)" IDP_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS); \

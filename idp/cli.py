@@ -270,9 +270,9 @@ def connection_group() -> None:
 
 @connection_group.command("add")
 @click.option("--tenant", "account", required=True)
-@click.option("--kind", required=True, type=click.Choice(["google", "microsoft", "oidc"]))
+@click.option("--kind", required=True, type=click.Choice(["google", "microsoft", "oidc", "saml"]))
 @click.option("--name", required=True, help='Shown on the sign-in page: "Continue with NAME".')
-@click.option("--client-id", required=True)
+@click.option("--client-id", default=None, help="google, microsoft, oidc: the client registered upstream.")
 @click.option("--client-secret", default=None, help="Or --client-secret-env, to keep it out of the process list.")
 @click.option("--client-secret-env", default=None, metavar="VAR", help="Read the client secret from this variable.")
 @click.option("--discovery-url", default=None, help="Required for oidc; replaces google's and microsoft's default.")
@@ -285,22 +285,42 @@ def connection_group() -> None:
 @click.option("--pool", type=click.Choice(["staff", "customer"]), default="staff", show_default=True)
 @click.option("--scope", default="openid email profile", show_default=True)
 @click.option("--slug", default=None, help="The connection's name in URLs (default: from --name).")
+@click.option("--metadata-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="saml: the IdP's metadata.")
+@click.option("--metadata-url", default=None, help="saml: fetch the IdP's metadata from here.")
+@click.option("--email-attribute", default=None, help="saml: the attribute holding the email.")
 @click.option("--json", "as_json", is_flag=True)
 @guarded
-def connection_add(account: str, kind: str, name: str, client_id: str, client_secret: str | None,
+def connection_add(account: str, kind: str, name: str, client_id: str | None, client_secret: str | None,
                    client_secret_env: str | None, discovery_url: str | None, entra_tenant: str | None,
                    hosted_domains: tuple[str, ...], email_domains: tuple[str, ...], sso_required: bool, jit: bool,
-                   trust_upstream_mfa: bool, pool: str, scope: str, slug: str | None, as_json: bool) -> None:
+                   trust_upstream_mfa: bool, pool: str, scope: str, slug: str | None, metadata_file: Path | None,
+                   metadata_url: str | None, email_attribute: str | None, as_json: bool) -> None:
     """Add a connection; prints the redirect URI to register at the upstream. The secret is sealed."""
-    from idp.federation.connections import NewConnection, add_connection, callback_uri
+    from idp.federation.connections import NewConnection, add_connection, callback_uri, describe
     from idp.tenancy.service import get_tenant
 
-    if (client_secret is None) == (client_secret_env is None):
-        fail("give exactly one of --client-secret and --client-secret-env", EXIT_USAGE)
-    secret = client_secret if client_secret is not None else os.environ.get(client_secret_env or "", "")
-    if not secret:
-        fail(f"the variable {client_secret_env} is not set")
-    new = NewConnection(kind=kind, name=name, client_id=client_id, client_secret=secret, discovery_url=discovery_url,
+    secret = ""
+    metadata_xml = None
+    if kind == "saml":
+        if (metadata_file is None) == (metadata_url is None):
+            fail("a saml connection takes exactly one of --metadata-file and --metadata-url", EXIT_USAGE)
+        if metadata_file is not None:
+            try:
+                metadata_xml = metadata_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                fail(f"cannot read {metadata_file}: {exc}")
+    else:
+        if not client_id:
+            fail(f"a {kind} connection needs --client-id", EXIT_USAGE)
+        if (client_secret is None) == (client_secret_env is None):
+            fail("give exactly one of --client-secret and --client-secret-env", EXIT_USAGE)
+        secret = client_secret if client_secret is not None else os.environ.get(client_secret_env or "", "")
+        if not secret:
+            fail(f"the variable {client_secret_env} is not set")
+    new = NewConnection(kind=kind, name=name, client_id=client_id or "", client_secret=secret,
+                        metadata_xml=metadata_xml, metadata_url=metadata_url, email_attribute=email_attribute,
+                        discovery_url=discovery_url,
                         entra_tenant=entra_tenant, hosted_domains=hosted_domains, email_domains=email_domains,
                         sso_required=sso_required, jit=jit, trust_upstream_mfa=trust_upstream_mfa, pool=pool,
                         scope=scope, slug=slug)
@@ -308,6 +328,12 @@ def connection_add(account: str, kind: str, name: str, client_id: str, client_se
         with unit_of_work():
             connection = add_connection(get_tenant(account), new)
         redirect_uri = callback_uri(app.config["IDP"], account, connection.slug)
+        if connection.kind == "saml":
+            shown = {k: v for k, v in describe(connection, redirect_uri).items()
+                     if k in ("id", "slug", "kind", "name", "entity_id", "acs_url", "metadata_url")}
+            emit(as_json, shown, f"connection {connection.slug} added; give the IdP our metadata: "
+                                 f"{shown['metadata_url']}")
+            return
         emit(as_json, {"id": connection.id, "slug": connection.slug, "kind": connection.kind, "name": connection.name,
                        "redirect_uri": redirect_uri},
              f"connection {connection.slug} added; register this redirect URI upstream: {redirect_uri}")

@@ -4,7 +4,14 @@ from idp.accounts.link_models import AccountLink
 from idp.accounts.models import User
 from idp.audit.models import AuditEvent
 from idp.business.models import BusinessDetails, Location
-from idp.federation.models import Connection, ConnectionDomain, FederatedIdentity, FederatedSignIn
+from idp.federation.models import (
+    Connection,
+    ConnectionDomain,
+    FederatedIdentity,
+    FederatedSignIn,
+    SamlAssertion,
+    SamlSettings,
+)
 from idp.mail.models import DeliveryAttempt, OutboxMessage
 from idp.mfa.models import RecoveryCode, SecondFactor
 from idp.oauth.models import (
@@ -50,6 +57,8 @@ __all__ = [
     "LogoutDelivery",
     "RefreshToken",
     "RevokedAccessToken",
+    "SamlAssertion",
+    "SamlSettings",
     "ThrottleCounter",
     "SigningKey",
     "Tenant",

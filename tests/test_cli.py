@@ -290,3 +290,22 @@ def test_connection_add_bad_input_is_one_error_line(idp, args: list[str], messag
     idp("tenant", "create", "acme", "--name", "Acme")
     result = idp("connection", "add", "--tenant", "acme", "--name", "X", "--client-id", "c", *args)
     assert result.exit_code in (1, 2) and message in result.output, result.output
+
+
+def test_connection_add_saml_prints_what_the_idp_needs(idp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.federation.saml_idp import running_idp
+
+    idp("tenant", "create", "acme", "--name", "Acme")
+    for saml_idp in running_idp():
+        metadata = tmp_path / "idp.xml"
+        metadata.write_text(saml_idp.metadata)
+        added = idp("connection", "add", "--tenant", "acme", "--kind", "saml", "--name", "Acme SSO",
+                    "--metadata-file", str(metadata), "--email-domain", "acme-gyms.example", "--json")
+    assert added.exit_code == 0, added.output
+    data = json.loads(added.output)
+    base = "http://127.0.0.1:8000/a/acme/federation/acme-sso/saml"
+    assert data == {"id": data["id"], "slug": "acme-sso", "kind": "saml", "name": "Acme SSO",
+                    "entity_id": f"{base}/metadata", "acs_url": f"{base}/acs", "metadata_url": f"{base}/metadata"}
+    both = idp("connection", "add", "--tenant", "acme", "--kind", "saml", "--name", "X", "--metadata-file",
+               str(metadata), "--metadata-url", "https://idp.example/metadata")
+    assert both.exit_code == 2 and "exactly one of --metadata-file and --metadata-url" in both.output

@@ -28,10 +28,11 @@ from idp.tenancy.context import current_tenant
 from idp.web.csrf import csrf_exempt
 from idp.web.inputs import json_object
 
-TEXT_FIELDS = ("kind", "name", "client_id", "client_secret", "discovery_url", "entra_tenant", "pool", "scope", "slug")
+TEXT_FIELDS = ("kind", "name", "client_id", "client_secret", "discovery_url", "entra_tenant", "pool", "scope", "slug",
+               "metadata_xml", "metadata_url", "email_attribute")
 LIST_FIELDS = ("hosted_domains", "email_domains")
 FLAG_FIELDS = ("sso_required", "jit", "trust_upstream_mfa")
-REQUIRED = ("kind", "name", "client_id", "client_secret")
+REQUIRED = ("kind", "name")  # the rest by kind: idp.federation.connections checks
 MAX_DOMAINS = 50
 
 
@@ -72,7 +73,8 @@ def _new_connection(body: dict[str, Any] | None) -> NewConnection:
     values: dict[str, Any] = {}
     for name in TEXT_FIELDS:
         if name in body and body[name] is not None:
-            if not isinstance(body[name], str) or len(body[name]) > 2000:
+            limit = 400_000 if name == "metadata_xml" else 2000
+            if not isinstance(body[name], str) or len(body[name]) > limit:
                 raise InvalidInput(f"'{name}' must be a string.")
             values[name] = body[name]
     for name in LIST_FIELDS:

@@ -19,8 +19,9 @@ from idp.config import Config
 from idp.crypto import keyring
 from idp.db import db, new_id
 from idp.errors import Conflict, InvalidInput, NotFound
-from idp.federation.models import KINDS, POOLS, Connection, ConnectionDomain
-from idp.federation.upstream import Upstream, default_discovery_url
+from idp.federation import saml
+from idp.federation.models import KINDS, OIDC_KINDS, POOLS, Connection, ConnectionDomain, SamlSettings
+from idp.federation.upstream import Upstream, UpstreamError, default_discovery_url, fetch
 from idp.tenancy.issuers import path_issuer
 from idp.tenancy.models import Tenant
 
@@ -36,8 +37,8 @@ DEFAULT_SCOPE = "openid email profile"
 class NewConnection:
     kind: str
     name: str
-    client_id: str
-    client_secret: str
+    client_id: str = ""  # oidc kinds
+    client_secret: str = ""
     discovery_url: str | None = None
     entra_tenant: str | None = None
     hosted_domains: tuple[str, ...] = ()
@@ -48,16 +49,28 @@ class NewConnection:
     pool: str = "staff"
     scope: str = DEFAULT_SCOPE
     slug: str | None = None
+    metadata_xml: str | None = None  # saml: the IdP's metadata, given…
+    metadata_url: str | None = None  # …or fetched from here when the connection is added
+    email_attribute: str | None = None  # saml: the attribute holding the email (default: the usual names)
 
 
 def add_connection(tenant: Tenant, new: NewConnection) -> Connection:
     """Validate and store a connection (the unit of work commits); raises InvalidInput or
     Conflict (a slug or an email domain this tenant already has)."""
     fields, domains = _validated(tenant, new, existing=None)
-    connection = Connection(id=new_id(), tenant_id=tenant.id, created_at=clock.now(), client_secret_sealed="",
-                            **fields)
-    connection.client_secret_sealed = keyring().seal(new.client_secret.encode(), _secret_context(connection))
+    metadata = _saml_metadata(new) if fields["kind"] == "saml" else None  # checked before anything is added
+    connection = Connection(id=new_id(), tenant_id=tenant.id, created_at=clock.now(), **fields)
+    if connection.kind in OIDC_KINDS:
+        connection.client_secret_sealed = keyring().seal(new.client_secret.encode(), _secret_context(connection))
     db.session.add(connection)
+    if metadata is not None:
+        key_pem, cert_pem = saml.new_key_pair(f"{tenant.account} {connection.slug}")
+        db.session.add(SamlSettings(
+            tenant_id=tenant.id, connection_id=connection.id, idp_entity_id=saml.idp_entity_id(metadata),
+            idp_metadata=metadata, metadata_url=new.metadata_url, sp_cert_pem=cert_pem,
+            sp_key_sealed=keyring().seal(key_pem.encode(), _key_context(connection)),
+            email_attribute=_email_attribute(new.email_attribute),
+        ))
     _claim(tenant, connection, domains)
     return connection
 
@@ -73,7 +86,14 @@ def apply_connection(tenant: Tenant, new: NewConnection) -> tuple[Connection, bo
     fields, domains = _validated(tenant, new, existing=existing)
     for name, value in fields.items():
         setattr(existing, name, value)
-    existing.client_secret_sealed = keyring().seal(new.client_secret.encode(), _secret_context(existing))
+    if existing.kind in OIDC_KINDS:
+        existing.client_secret_sealed = keyring().seal(new.client_secret.encode(), _secret_context(existing))
+    else:  # the IdP's metadata follows the file; our key pair stays (the IdP has our certificate)
+        settings = saml_settings(existing)
+        settings.idp_metadata = _saml_metadata(new)
+        settings.idp_entity_id = saml.idp_entity_id(settings.idp_metadata)
+        settings.metadata_url = new.metadata_url
+        settings.email_attribute = _email_attribute(new.email_attribute)
     db.session.execute(delete(ConnectionDomain).where(ConnectionDomain.tenant_id == tenant.id,
                                                       ConnectionDomain.connection_id == existing.id))
     _claim(tenant, existing, domains)
@@ -91,8 +111,14 @@ def _validated(tenant: Tenant, new: NewConnection, *, existing: Connection | Non
         raise InvalidInput(f"name must be 1 to {MAX_NAME} characters.")
     if new.pool not in POOLS:
         raise InvalidInput("pool must be staff or customer.")
-    if not new.client_id or len(new.client_id) > 300 or not new.client_secret or len(new.client_secret) > 2000:
+    oidc = kind in OIDC_KINDS
+    if oidc and (not new.client_id or len(new.client_id) > 300 or not new.client_secret
+                 or len(new.client_secret) > 2000):
         raise InvalidInput("client id and client secret are required.")
+    if not oidc and (new.client_id or new.client_secret or new.discovery_url):
+        raise InvalidInput("a saml connection takes metadata, not a client id, secret or discovery URL.")
+    if not oidc and (new.metadata_xml is None) == (new.metadata_url is None):
+        raise InvalidInput("a saml connection needs its IdP's metadata: a file or a URL.")
     if new.entra_tenant and kind != "microsoft":
         raise InvalidInput("entra tenant applies to microsoft connections only.")
     entra_tenant = (new.entra_tenant or "organizations").lower() if kind == "microsoft" else None
@@ -101,9 +127,11 @@ def _validated(tenant: Tenant, new: NewConnection, *, existing: Connection | Non
     if new.hosted_domains and kind != "google":
         raise InvalidInput("hosted domains apply to google connections only.")
     discovery_url = new.discovery_url or default_discovery_url(kind, entra_tenant)
-    if discovery_url is None:
+    if oidc and discovery_url is None:
         raise InvalidInput("an oidc connection needs a discovery URL.")
-    _check_url(discovery_url)
+    for url in (discovery_url, new.metadata_url):
+        if url is not None:
+            _check_url(url)
     scope = " ".join(new.scope.split())
     if "openid" not in scope.split() or len(scope) > 300:
         raise InvalidInput("scope must include openid.")
@@ -122,7 +150,7 @@ def _validated(tenant: Tenant, new: NewConnection, *, existing: Connection | Non
     )).scalars().all()
     if claimed:
         raise Conflict(f"Another connection of this tenant already claims {', '.join(sorted(claimed))}.")
-    fields = {"slug": slug, "kind": kind, "name": name, "pool": new.pool, "client_id": new.client_id,
+    fields = {"slug": slug, "kind": kind, "name": name, "pool": new.pool, "client_id": new.client_id or None,
               "discovery_url": discovery_url, "entra_tenant": entra_tenant, "scope": scope,
               "hosted_domains_json": json.dumps(hosted), "sso_required": new.sso_required, "jit": new.jit,
               "trust_upstream_mfa": new.trust_upstream_mfa}
@@ -182,17 +210,51 @@ def sso_required_for(tenant: Tenant, email: str, pool: str) -> Connection | None
 
 
 def client_secret(connection: Connection) -> str:
+    if connection.client_secret_sealed is None:
+        raise ValueError(f"connection {connection.slug} has no client secret")
     return keyring().unseal(connection.client_secret_sealed, _secret_context(connection)).decode()
 
 
 def upstream_of(connection: Connection) -> Upstream:
+    if connection.client_id is None or connection.discovery_url is None:
+        raise ValueError(f"connection {connection.slug} is not an OpenID Connect one")
     return Upstream(kind=connection.kind, client_id=connection.client_id, discovery_url=connection.discovery_url,
                     entra_tenant=connection.entra_tenant, hosted_domains=tuple(connection.hosted_domains),
                     email_domains=tuple(email_domains(connection)))
 
 
+def saml_settings(connection: Connection) -> SamlSettings:
+    settings = db.session.get(SamlSettings, connection.id)
+    if settings is None or settings.tenant_id != connection.tenant_id:
+        raise NotFound(f"connection {connection.slug} is not a SAML one.")
+    return settings
+
+
+def service_provider(config: Config, account: str, connection: Connection) -> saml.ServiceProvider:
+    """Our side of a SAML connection: entity id (where our metadata is), ACS, keys, the IdP's metadata."""
+    settings = saml_settings(connection)
+    base = f"{path_issuer(config, account)}/federation/{connection.slug}/saml"
+    return saml.ServiceProvider(
+        entity_id=f"{base}/metadata", acs_url=f"{base}/acs", idp_metadata=settings.idp_metadata,
+        key_pem=keyring().unseal(settings.sp_key_sealed, _key_context(connection)).decode(),
+        cert_pem=settings.sp_cert_pem, email_attribute=settings.email_attribute,
+        email_domains=tuple(email_domains(connection)),
+    )
+
+
 def describe(connection: Connection, redirect_uri: str) -> dict[str, Any]:
     """What an operator may see: everything but the secret."""
+    if connection.kind == "saml":
+        base = redirect_uri.rsplit("/", 1)[0] + "/saml"
+        settings = saml_settings(connection)
+        return {
+            "id": connection.id, "slug": connection.slug, "kind": "saml", "name": connection.name,
+            "pool": connection.pool, "entity_id": f"{base}/metadata", "acs_url": f"{base}/acs",
+            "metadata_url": f"{base}/metadata", "idp_entity_id": settings.idp_entity_id,
+            "email_domains": email_domains(connection), "sso_required": connection.sso_required,
+            "jit": connection.jit, "trust_upstream_mfa": connection.trust_upstream_mfa,
+            "email_attribute": settings.email_attribute,
+        }
     return {
         "id": connection.id, "slug": connection.slug, "kind": connection.kind, "name": connection.name,
         "pool": connection.pool, "client_id": connection.client_id, "discovery_url": connection.discovery_url,
@@ -207,6 +269,32 @@ def callback_uri(config: Config, account: str, slug: str) -> str:
     """The one redirect URI to register upstream: on the path issuer form, whichever form the
     person starts at (the browser is sent back to that form afterwards)."""
     return f"{path_issuer(config, account)}/federation/{slug}/callback"
+
+
+def _key_context(connection: Connection) -> str:
+    return f"connection-saml-key|{connection.tenant_id}|{connection.id}"
+
+
+def _saml_metadata(new: NewConnection) -> str:
+    if new.metadata_url is not None:
+        try:
+            raw = fetch(new.metadata_url)
+            metadata = raw.decode("utf-8")
+        except (UpstreamError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"the SAML metadata could not be fetched from {new.metadata_url[:200]}.") from exc
+    else:
+        metadata = new.metadata_xml or ""
+    try:
+        saml.idp_entity_id(metadata)
+    except UpstreamError as exc:
+        raise InvalidInput(exc.description) from exc
+    return metadata
+
+
+def _email_attribute(name: str | None) -> str | None:
+    if name is not None and (not name.strip() or len(name) > 200):
+        raise InvalidInput("the email attribute must be 1 to 200 characters.")
+    return name.strip() if name else None
 
 
 def _secret_context(connection: Connection) -> str:

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import TenantScoped, UTCDateTime, db, new_id
 
-KINDS = ("google", "microsoft", "oidc")
+KINDS = ("google", "microsoft", "oidc", "saml")
+OIDC_KINDS = ("google", "microsoft", "oidc")
 POOLS = ("staff", "customer")
 
 
@@ -26,10 +27,11 @@ class Connection(TenantScoped, db.Model):  # type: ignore[name-defined]
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     pool: Mapped[str] = mapped_column(String(16), nullable=False, default="staff")
-    client_id: Mapped[str] = mapped_column(String(300), nullable=False)
-    # Sealed with the master key, bound to this row's id (idp.crypto.Keyring.seal).
-    client_secret_sealed: Mapped[str] = mapped_column(Text, nullable=False)
-    discovery_url: Mapped[str] = mapped_column(String(500), nullable=False)
+    # OIDC kinds: the client at the upstream; its secret sealed with the master key, bound to this
+    # row's id (idp.crypto.Keyring.seal). SAML keeps its own in SamlSettings.
+    client_id: Mapped[str | None] = mapped_column(String(300))
+    client_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    discovery_url: Mapped[str | None] = mapped_column(String(500))
     entra_tenant: Mapped[str | None] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(300), nullable=False, default="openid email profile")
     hosted_domains_json: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
@@ -99,3 +101,33 @@ class FederatedSignIn(TenantScoped, db.Model):  # type: ignore[name-defined]
     # Set by the callback once the upstream's ID token checked out (sealed JSON of the identity).
     identity_sealed: Mapped[str | None] = mapped_column(Text)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SamlSettings(TenantScoped, db.Model):  # type: ignore[name-defined]
+    """A SAML connection's IdP metadata and our SP key pair (the private key sealed)."""
+
+    __tablename__ = "saml_settings"
+
+    connection_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    idp_entity_id: Mapped[str] = mapped_column(String(500), nullable=False)
+    idp_metadata: Mapped[str] = mapped_column(Text, nullable=False)
+    metadata_url: Mapped[str | None] = mapped_column(String(500))
+    sp_key_sealed: Mapped[str] = mapped_column(Text, nullable=False)
+    sp_cert_pem: Mapped[str] = mapped_column(Text, nullable=False)
+    email_attribute: Mapped[str | None] = mapped_column(String(200))
+
+
+class SamlAssertion(TenantScoped, db.Model):  # type: ignore[name-defined]
+    """An assertion id already used, kept until the assertion expires: a replay is refused on every node."""
+
+    __tablename__ = "saml_assertions"
+    __table_args__ = (UniqueConstraint("connection_id", "assertion_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    connection_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("connections.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    assertion_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -29,10 +29,11 @@ from idp.accounts.models import User
 from idp.accounts.service import check_password, create_user, find_user_by_email, get_user
 from idp.audit import service as audit
 from idp.crypto import constant_time_equals, keyring, random_token
-from idp.db import db
+from idp.db import add_once, db
 from idp.errors import PortcullisError
+from idp.federation import saml
 from idp.federation.connections import client_secret, email_domains, upstream_of
-from idp.federation.models import Connection, FederatedIdentity, FederatedSignIn
+from idp.federation.models import Connection, FederatedIdentity, FederatedSignIn, SamlAssertion
 from idp.federation.upstream import UpstreamIdentity, UpstreamRefused, authorization_url, redeem
 from idp.oauth.logout import replace_session
 from idp.sessions.models import BrowserSession
@@ -100,7 +101,10 @@ Outcome = SignedIn | NeedsPassword
 
 
 def depart(tenant: Tenant, connection: Connection, *, callback_uri: str, return_base: str,
-           request_id: str | None, persistent: bool, login_hint: str | None = None) -> Departure:
+           request_id: str | None, persistent: bool, login_hint: str | None = None,
+           sp: saml.ServiceProvider | None = None) -> Departure:
+    """For OIDC kinds the nonce is ours and the PKCE verifier sealed; for SAML (`sp` given) the
+    "nonce" is the AuthnRequest's id, which the Response's InResponseTo must name."""
     state, browser, nonce, verifier = random_token(32), random_token(32), random_token(24), random_token(48)
     now = clock.now()
     trip = FederatedSignIn(
@@ -112,9 +116,30 @@ def depart(tenant: Tenant, connection: Connection, *, callback_uri: str, return_
     db.session.add(trip)
     db.session.flush()
     trip.code_verifier_sealed = keyring().seal(verifier.encode(), _context(trip))
+    if sp is not None:
+        trip.nonce, url = saml.authn_request(sp, relay_state=state)
+        return Departure(url, browser)
     url = authorization_url(upstream_of(connection), scope=connection.scope, redirect_uri=callback_uri, state=state,
                             nonce=nonce, verifier=verifier, login_hint=login_hint)
     return Departure(url, browser)
+
+
+def come_back_saml(tenant: Tenant, connection: Connection, sp: saml.ServiceProvider, *, relay_state: str,
+                   saml_response: str) -> FederatedSignIn:
+    """The IdP's POSTed Response (its RelayState is our state): checked, its assertion id
+    remembered (a replay is refused on every node), the identity kept for `finish`."""
+    trip = _trip(tenant, relay_state)
+    if trip is None or trip.connection_id != connection.id or trip.identity_sealed is not None:
+        raise TripExpired()
+    assertion = saml.read_response(sp, saml_response, trip.nonce)
+    if not add_once(SamlAssertion(tenant_id=tenant.id, connection_id=connection.id, assertion_id=assertion.id[:200],
+                                  expires_at=max(assertion.expires_at, clock.now()))):
+        audit.record(tenant, REFUSED, user_id=None, connection=connection.slug, reason="saml_replay")
+        keep_on_refusal()
+        raise UpstreamRefused("This answer of the identity provider was already used.")
+    payload = {key: value for key, value in asdict(assertion.identity).items() if key != "claims"}
+    trip.identity_sealed = keyring().seal(json.dumps(payload).encode(), _context(trip))
+    return trip
 
 
 def come_back(tenant: Tenant, connection: Connection, *, state: str, code: str | None, error: str | None,

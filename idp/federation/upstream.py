@@ -145,11 +145,24 @@ documents = _Cache()
 
 def fetch_json(url: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """GET (or POST a form to) an https URL, or an http one on loopback (tests, development)."""
+    raw = fetch(url, data, {"Accept": "application/json", **(headers or {})})
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        raise UpstreamError("The provider's answer is not JSON.") from exc
+    if not isinstance(document, dict):
+        raise UpstreamError("The provider's answer is not a JSON object.")
+    return document
+
+
+def fetch(url: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> bytes:
+    """The body at an https URL (http only on loopback), at most MAX_DOCUMENT_BYTES, in TIMEOUT_SECONDS.
+    A POST's 400 and 401 bodies are returned (OAuth errors are JSON answers)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")):
         raise UpstreamError("The provider's address must be https.")
     body = urllib.parse.urlencode(data).encode() if data is not None else None
-    request = urllib.request.Request(url, data=body, headers={"Accept": "application/json", **(headers or {})})  # noqa: S310 - scheme checked above
+    request = urllib.request.Request(url, data=body, headers=headers or {})  # noqa: S310 - scheme checked above
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
             raw = response.read(MAX_DOCUMENT_BYTES + 1)
@@ -161,13 +174,7 @@ def fetch_json(url: str, data: dict[str, str] | None = None, headers: dict[str, 
         raise UpstreamError("The provider could not be reached.") from exc
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise UpstreamError("The provider's answer is too large.")
-    try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise UpstreamError("The provider's answer is not JSON.") from exc
-    if not isinstance(document, dict):
-        raise UpstreamError("The provider's answer is not a JSON object.")
-    return document
+    return bytes(raw)
 
 
 # -- the flow ---------------------------------------------------------------------------------

@@ -11,13 +11,14 @@ from werkzeug.wrappers import Response
 
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH
 from idp.errors import NotFound
-from idp.federation import service
-from idp.federation.connections import callback_uri, connection_by_slug
+from idp.federation import saml, service
+from idp.federation.connections import callback_uri, connection_by_slug, service_provider
 from idp.federation.models import Connection
 from idp.oauth.issuers import current_issuer
 from idp.sessions.web import set_session_cookie
 from idp.tenancy.context import current_route, current_tenant, require_tenant
 from idp.web import csrf
+from idp.web.csrf import csrf_exempt
 from idp.web.errors import show_errors_on
 from idp.web.pages import render_page
 
@@ -37,7 +38,7 @@ def departure(connection: Connection, *, request_id: str | None, persistent: boo
     leaving = service.depart(
         tenant, connection, callback_uri=_callback_uri(connection), return_base=current_issuer(),
         request_id=request_id if request_id and len(request_id) <= MAX_REQUEST_ID else None,
-        persistent=persistent, login_hint=login_hint,
+        persistent=persistent, login_hint=login_hint, sp=_sp(connection) if connection.kind == "saml" else None,
     )
     response = redirect(leaving.url, code=303)
     response.set_cookie(BROWSER_COOKIE, leaving.browser_token, max_age=service.TRIP_SECONDS, httponly=True,
@@ -58,10 +59,30 @@ def start(slug: str) -> ResponseReturnValue:
 def callback(slug: str) -> ResponseReturnValue:
     """The upstream's redirect (RFC 6749 §4.1.2): redeem, check, then on to the form it began at."""
     connection = _connection(slug)
+    if connection.kind == "saml":
+        raise NotFound("A SAML connection answers at its ACS.")
     state = request.args.get("state", "")
     trip = service.come_back(current_tenant(), connection, state=state, code=request.args.get("code"),
                              error=request.args.get("error"), callback_uri=_callback_uri(connection))
     return redirect(f"{trip.return_base}/federation/complete?state={quote(state, safe='')}", code=303)
+
+
+@bp.get("/federation/<slug>/saml/metadata")
+def saml_metadata(slug: str) -> Response:
+    """Our SP metadata (the entity id is this URL): the certificate that signs our AuthnRequests, the ACS."""
+    connection = _connection(slug, kind="saml")
+    return Response(saml.metadata_xml(_sp(connection)), mimetype="application/samlmetadata+xml")
+
+
+@bp.post("/federation/<slug>/saml/acs")
+@csrf_exempt  # the IdP's auto-posted form, cross-site by nature; bound to the trip by RelayState
+def saml_acs(slug: str) -> ResponseReturnValue:
+    """The assertion consumer service (HTTP-POST binding), then on to the form the trip began at."""
+    connection = _connection(slug, kind="saml")
+    relay_state = request.form.get("RelayState", "")
+    trip = service.come_back_saml(current_tenant(), connection, _sp(connection), relay_state=relay_state,
+                                  saml_response=request.form.get("SAMLResponse", ""))
+    return redirect(f"{trip.return_base}/federation/complete?state={quote(relay_state, safe='')}", code=303)
 
 
 @bp.get("/federation/complete")
@@ -99,11 +120,15 @@ def _signed_in(request_id: str | None, signed_in: service.SignedIn) -> Response:
     return response
 
 
-def _connection(slug: str) -> Connection:
+def _connection(slug: str, kind: str | None = None) -> Connection:
     connection = connection_by_slug(current_tenant(), slug)
-    if connection is None or connection.pool != SIGN_IN_POOL:
+    if connection is None or connection.pool != SIGN_IN_POOL or (kind is not None and connection.kind != kind):
         raise NotFound("There is no such sign-in provider here.")
     return connection
+
+
+def _sp(connection: Connection) -> saml.ServiceProvider:
+    return service_provider(current_app.config["IDP"], current_tenant().account, connection)
 
 
 def _callback_uri(connection: Connection) -> str:

@@ -153,7 +153,8 @@ def _apply(data: dict[str, Any], secrets: Mapping[str, str]) -> ApplyResult:
     return result
 
 
-CONNECTION_KEYS = ("slug", "kind", "name", "client_id", "client_secret_env", "discovery_url", "entra_tenant",
+CONNECTION_KEYS = ("slug", "kind", "name", "client_id", "client_secret_env", "metadata_url", "email_attribute",
+                   "discovery_url", "entra_tenant",
                    "hosted_domains", "email_domains", "sso_required", "jit", "trust_upstream_mfa", "pool", "scope")
 
 
@@ -166,13 +167,19 @@ def _apply_connection(tenant: Any, entry: dict[str, Any], result: ApplyResult, s
     if unknown:
         hint = " (secrets come from client_secret_env)" if unknown[0] == "client_secret" else ""
         raise TenantError(f"{where}: unknown key '{unknown[0]}'{hint}; keys are {', '.join(CONNECTION_KEYS)}")
-    variable = _string(entry, "client_secret_env")
-    secret = secrets.get(variable, "")
-    if not secret:
-        raise TenantError(f"{where}: the variable {variable} (client_secret_env) is not set")
+    kind = _string(entry, "kind")
+    secret = ""
+    if kind != "saml":
+        variable = _string(entry, "client_secret_env")
+        secret = secrets.get(variable, "")
+        if not secret:
+            raise TenantError(f"{where}: the variable {variable} (client_secret_env) is not set")
     new = NewConnection(
-        slug=slug, kind=_string(entry, "kind"), name=_string(entry, "name"), client_id=_string(entry, "client_id"),
-        client_secret=secret, discovery_url=_optional_string(entry, "discovery_url", where),
+        slug=slug, kind=kind, name=_string(entry, "name"),
+        client_id=_optional_string(entry, "client_id", where) or "", client_secret=secret,
+        metadata_url=_optional_string(entry, "metadata_url", where),
+        email_attribute=_optional_string(entry, "email_attribute", where),
+        discovery_url=_optional_string(entry, "discovery_url", where),
         entra_tenant=_optional_string(entry, "entra_tenant", where),
         hosted_domains=_strings(entry, "hosted_domains", where), email_domains=_strings(entry, "email_domains", where),
         sso_required=_bool(entry, "sso_required", where), jit=_bool(entry, "jit", where),

@@ -22,9 +22,9 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('pool', sa.String(length=16), nullable=False),
-    sa.Column('client_id', sa.String(length=300), nullable=False),
-    sa.Column('client_secret_sealed', sa.Text(), nullable=False),
-    sa.Column('discovery_url', sa.String(length=500), nullable=False),
+    sa.Column('client_id', sa.String(length=300), nullable=True),
+    sa.Column('client_secret_sealed', sa.Text(), nullable=True),
+    sa.Column('discovery_url', sa.String(length=500), nullable=True),
     sa.Column('entra_tenant', sa.String(length=64), nullable=True),
     sa.Column('scope', sa.String(length=300), nullable=False),
     sa.Column('hosted_domains_json', sa.Text(), nullable=False),
@@ -98,6 +98,37 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_federated_sign_ins_connection_id'), ['connection_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_federated_sign_ins_tenant_id'), ['tenant_id'], unique=False)
 
+    op.create_table('saml_settings',
+    sa.Column('connection_id', sa.String(length=32), nullable=False),
+    sa.Column('idp_entity_id', sa.String(length=500), nullable=False),
+    sa.Column('idp_metadata', sa.Text(), nullable=False),
+    sa.Column('metadata_url', sa.String(length=500), nullable=True),
+    sa.Column('sp_key_sealed', sa.Text(), nullable=False),
+    sa.Column('sp_cert_pem', sa.Text(), nullable=False),
+    sa.Column('email_attribute', sa.String(length=200), nullable=True),
+    sa.Column('tenant_id', sa.String(length=32), nullable=False),
+    sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_saml_settings_connection_id_connections'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_saml_settings_tenant_id_tenants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('connection_id', name=op.f('pk_saml_settings'))
+    )
+    with op.batch_alter_table('saml_settings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_saml_settings_tenant_id'), ['tenant_id'], unique=False)
+
+    op.create_table('saml_assertions',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('connection_id', sa.String(length=32), nullable=False),
+    sa.Column('assertion_id', sa.String(length=200), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('tenant_id', sa.String(length=32), nullable=False),
+    sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_saml_assertions_connection_id_connections'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_saml_assertions_tenant_id_tenants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_saml_assertions')),
+    sa.UniqueConstraint('connection_id', 'assertion_id', name=op.f('uq_saml_assertions_connection_id_assertion_id'))
+    )
+    with op.batch_alter_table('saml_assertions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_saml_assertions_connection_id'), ['connection_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_saml_assertions_tenant_id'), ['tenant_id'], unique=False)
+
     with op.batch_alter_table('browser_sessions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('idp', sa.String(length=64), nullable=True))
 
@@ -113,6 +144,15 @@ def downgrade() -> None:
     with op.batch_alter_table('browser_sessions', schema=None) as batch_op:
         batch_op.drop_column('idp')
 
+    with op.batch_alter_table('saml_assertions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_saml_assertions_tenant_id'))
+        batch_op.drop_index(batch_op.f('ix_saml_assertions_connection_id'))
+
+    op.drop_table('saml_assertions')
+    with op.batch_alter_table('saml_settings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_saml_settings_tenant_id'))
+
+    op.drop_table('saml_settings')
     with op.batch_alter_table('federated_sign_ins', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_federated_sign_ins_tenant_id'))
         batch_op.drop_index(batch_op.f('ix_federated_sign_ins_connection_id'))
