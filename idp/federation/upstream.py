@@ -104,6 +104,7 @@ class _Cache:
         self._lock = threading.Lock()
         self._metadata: dict[str, tuple[float, dict[str, Any]]] = {}
         self._jwks: dict[str, tuple[float, KeySet]] = {}
+        self._refreshed: dict[str, float] = {}  # when a token with an unknown key last fetched the JWKS
 
     def metadata(self, url: str) -> dict[str, Any]:
         now = time.monotonic()
@@ -120,11 +121,16 @@ class _Cache:
         return document
 
     def keys(self, jwks_uri: str, *, refresh: bool = False) -> KeySet:
+        """The JWKS, cached; `refresh` (a token's key was not in it) fetches it again, at most once
+        per JWKS_REFETCH_SECONDS, so forged kids cannot make us hammer the upstream."""
         now = time.monotonic()
         with self._lock:
             cached = self._jwks.get(jwks_uri)
-        fresh_enough = cached is not None and now - cached[0] < (JWKS_REFETCH_SECONDS if refresh else JWKS_SECONDS)
-        if cached is not None and fresh_enough:
+            if refresh:
+                if now - self._refreshed.get(jwks_uri, -JWKS_REFETCH_SECONDS) < JWKS_REFETCH_SECONDS and cached:
+                    return cached[1]
+                self._refreshed[jwks_uri] = now
+        if cached is not None and not refresh and now - cached[0] < JWKS_SECONDS:
             return cached[1]
         try:
             keys = KeySet.import_key_set(fetch_json(jwks_uri))  # type: ignore[arg-type]
@@ -138,6 +144,7 @@ class _Cache:
         with self._lock:
             self._metadata.clear()
             self._jwks.clear()
+            self._refreshed.clear()
 
 
 documents = _Cache()

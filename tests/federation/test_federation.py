@@ -147,6 +147,19 @@ def test_jit_creates_a_verified_account_in_a_claimed_domain_only(client: FlaskCl
     assert len(events("federation.account_created")) == 1
 
 
+def test_the_same_email_in_another_tenant_or_pool_is_never_linked(client: FlaskClient, tenant: Tenant,
+                                                                   google: Upstream) -> None:
+    """alice@ has an account at beta and a customer account at acme: a staff connection at acme
+    links neither (lookups are by tenant and pool)."""
+    beta = make_tenant("beta", "Beta Gym")
+    make_user(beta, email="alice@acme-gyms.example", email_verified=True)
+    make_user(tenant, email="alice@acme-gyms.example", pool="customer", email_verified=True)
+    connect(tenant, google)
+    refused = federated_sign_in(client, google, "alice")
+    assert refused.status_code == 403
+    assert db.session.execute(select(FederatedIdentity)).first() is None
+
+
 def test_an_upstream_without_an_email_is_refused(client: FlaskClient, tenant: Tenant, google: Upstream) -> None:
     connect(tenant, google)
     assert federated_sign_in(client, google, "no-email").status_code == 403
