@@ -48,6 +48,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.config.update(overrides)
     app.json = JSONProvider(app)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("xmlschema").setLevel(logging.WARNING)  # pysaml2's schema loader chats at INFO
 
     db.init_app(app)
     clock.init_app(app)

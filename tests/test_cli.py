@@ -174,7 +174,7 @@ def test_tenant_apply_is_idempotent(idp, tmp_path: Path) -> None:  # type: ignor
     assert first.exit_code == second.exit_code == 0, first.output + second.output
     assert json.loads(first.output)["users_created"] == ["a@swim.example"]
     assert json.loads(second.output) == {"account": "swim", "tenant_created": False, "users_created": [],
-                                         "clients_created": [], "client_secrets": {}}
+                                         "clients_created": [], "client_secrets": {}, "connections_created": []}
     tenant = db.session.execute(select(Tenant).where(Tenant.account == "swim")).scalar_one()
     assert tenant.idle_timeout_seconds == 1800
     assert len(db.session.execute(select(User).where(User.tenant_id == tenant.id)).all()) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
@@ -19,11 +19,13 @@ from idp.config import Config
 from idp.crypto import keyring
 from idp.db import db, new_id
 from idp.errors import Conflict, InvalidInput, NotFound
-from idp.federation import saml
 from idp.federation.models import KINDS, OIDC_KINDS, POOLS, Connection, ConnectionDomain, SamlSettings
 from idp.federation.upstream import Upstream, UpstreamError, default_discovery_url, fetch
 from idp.tenancy.issuers import path_issuer
 from idp.tenancy.models import Tenant
+
+if TYPE_CHECKING:  # pysaml2 takes most of a second to import: only SAML work loads it
+    from idp.federation.saml import ServiceProvider
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -64,6 +66,8 @@ def add_connection(tenant: Tenant, new: NewConnection) -> Connection:
         connection.client_secret_sealed = keyring().seal(new.client_secret.encode(), _secret_context(connection))
     db.session.add(connection)
     if metadata is not None:
+        from idp.federation import saml
+
         key_pem, cert_pem = saml.new_key_pair(f"{tenant.account} {connection.slug}")
         db.session.add(SamlSettings(
             tenant_id=tenant.id, connection_id=connection.id, idp_entity_id=saml.idp_entity_id(metadata),
@@ -89,6 +93,8 @@ def apply_connection(tenant: Tenant, new: NewConnection) -> tuple[Connection, bo
     if existing.kind in OIDC_KINDS:
         existing.client_secret_sealed = keyring().seal(new.client_secret.encode(), _secret_context(existing))
     else:  # the IdP's metadata follows the file; our key pair stays (the IdP has our certificate)
+        from idp.federation import saml
+
         settings = saml_settings(existing)
         settings.idp_metadata = _saml_metadata(new)
         settings.idp_entity_id = saml.idp_entity_id(settings.idp_metadata)
@@ -230,8 +236,10 @@ def saml_settings(connection: Connection) -> SamlSettings:
     return settings
 
 
-def service_provider(config: Config, account: str, connection: Connection) -> saml.ServiceProvider:
+def service_provider(config: Config, account: str, connection: Connection) -> ServiceProvider:
     """Our side of a SAML connection: entity id (where our metadata is), ACS, keys, the IdP's metadata."""
+    from idp.federation import saml
+
     settings = saml_settings(connection)
     base = f"{path_issuer(config, account)}/federation/{connection.slug}/saml"
     return saml.ServiceProvider(
@@ -284,6 +292,8 @@ def _saml_metadata(new: NewConnection) -> str:
             raise InvalidInput(f"the SAML metadata could not be fetched from {new.metadata_url[:200]}.") from exc
     else:
         metadata = new.metadata_xml or ""
+    from idp.federation import saml
+
     try:
         saml.idp_entity_id(metadata)
     except UpstreamError as exc:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -31,7 +31,6 @@ from idp.audit import service as audit
 from idp.crypto import constant_time_equals, keyring, random_token
 from idp.db import add_once, db
 from idp.errors import PortcullisError
-from idp.federation import saml
 from idp.federation.connections import client_secret, email_domains, upstream_of
 from idp.federation.models import Connection, FederatedIdentity, FederatedSignIn, SamlAssertion
 from idp.federation.upstream import UpstreamIdentity, UpstreamRefused, authorization_url, redeem
@@ -41,6 +40,9 @@ from idp.sessions.service import StartedSession, renew_proof, start_session
 from idp.tenancy.models import Tenant
 from idp.throttling import service as throttle
 from idp.unit_of_work import keep_on_refusal
+
+if TYPE_CHECKING:  # pysaml2 is imported by SAML work only (it takes most of a second)
+    from idp.federation.saml import ServiceProvider
 
 TRIP_SECONDS = 600  # from leaving for the upstream to finishing here
 AMR_FEDERATED = "fed"
@@ -102,7 +104,7 @@ Outcome = SignedIn | NeedsPassword
 
 def depart(tenant: Tenant, connection: Connection, *, callback_uri: str, return_base: str,
            request_id: str | None, persistent: bool, login_hint: str | None = None,
-           sp: saml.ServiceProvider | None = None) -> Departure:
+           sp: ServiceProvider | None = None) -> Departure:
     """For OIDC kinds the nonce is ours and the PKCE verifier sealed; for SAML (`sp` given) the
     "nonce" is the AuthnRequest's id, which the Response's InResponseTo must name."""
     state, browser, nonce, verifier = random_token(32), random_token(32), random_token(24), random_token(48)
@@ -117,6 +119,8 @@ def depart(tenant: Tenant, connection: Connection, *, callback_uri: str, return_
     db.session.flush()
     trip.code_verifier_sealed = keyring().seal(verifier.encode(), _context(trip))
     if sp is not None:
+        from idp.federation import saml
+
         trip.nonce, url = saml.authn_request(sp, relay_state=state)
         return Departure(url, browser)
     url = authorization_url(upstream_of(connection), scope=connection.scope, redirect_uri=callback_uri, state=state,
@@ -124,13 +128,15 @@ def depart(tenant: Tenant, connection: Connection, *, callback_uri: str, return_
     return Departure(url, browser)
 
 
-def come_back_saml(tenant: Tenant, connection: Connection, sp: saml.ServiceProvider, *, relay_state: str,
+def come_back_saml(tenant: Tenant, connection: Connection, sp: ServiceProvider, *, relay_state: str,
                    saml_response: str) -> FederatedSignIn:
     """The IdP's POSTed Response (its RelayState is our state): checked, its assertion id
     remembered (a replay is refused on every node), the identity kept for `finish`."""
     trip = _trip(tenant, relay_state)
     if trip is None or trip.connection_id != connection.id or trip.identity_sealed is not None:
         raise TripExpired()
+    from idp.federation import saml
+
     assertion = saml.read_response(sp, saml_response, trip.nonce)
     if not add_once(SamlAssertion(tenant_id=tenant.id, connection_id=connection.id, assertion_id=assertion.id[:200],
                                   expires_at=max(assertion.expires_at, clock.now()))):

@@ -3,6 +3,7 @@ and proving a local account before linking. Thin: the rules are in service.py.""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from flask import Blueprint, current_app, g, redirect, request, url_for
@@ -11,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH
 from idp.errors import NotFound
-from idp.federation import saml, service
+from idp.federation import service
 from idp.federation.connections import callback_uri, connection_by_slug, service_provider
 from idp.federation.models import Connection
 from idp.oauth.issuers import current_issuer
@@ -21,6 +22,9 @@ from idp.web import csrf
 from idp.web.csrf import csrf_exempt
 from idp.web.errors import show_errors_on
 from idp.web.pages import render_page
+
+if TYPE_CHECKING:  # pysaml2 is imported by SAML work only (it takes most of a second)
+    from idp.federation.saml import ServiceProvider
 
 bp = Blueprint("federation", __name__)
 bp.before_request(require_tenant)
@@ -70,6 +74,8 @@ def callback(slug: str) -> ResponseReturnValue:
 @bp.get("/federation/<slug>/saml/metadata")
 def saml_metadata(slug: str) -> Response:
     """Our SP metadata (the entity id is this URL): the certificate that signs our AuthnRequests, the ACS."""
+    from idp.federation import saml
+
     connection = _connection(slug, kind="saml")
     return Response(saml.metadata_xml(_sp(connection)), mimetype="application/samlmetadata+xml")
 
@@ -127,7 +133,7 @@ def _connection(slug: str, kind: str | None = None) -> Connection:
     return connection
 
 
-def _sp(connection: Connection) -> saml.ServiceProvider:
+def _sp(connection: Connection) -> ServiceProvider:
     return service_provider(current_app.config["IDP"], current_tenant().account, connection)
 
 

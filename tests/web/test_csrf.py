@@ -158,7 +158,8 @@ EXEMPT = {
     "oauth.authorize", "oauth.end_session", "oauth.token", "oauth.userinfo", "oauth.revoke",
     "oauth.introspect", "oauth.register_client_endpoint", "oauth.manage_client",
     "api.send_password_reset", "api.create_person", "api.update_person", "api.remove_second_factor", "api.put_business",
-    "api.put_location",
+    "api.put_location", "api.create_connection", "api.delete_connection",
+    "federation.saml_acs",  # the IdP's auto-posted form: cross-site by nature, bound by RelayState to the trip
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
