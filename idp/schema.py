@@ -6,20 +6,12 @@ from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 import idp.models  # noqa: F401 - registers every table on the metadata
-from idp.config import PROJECT_ROOT
 from idp.db import db
-
-
-def alembic_config(url: str) -> AlembicConfig:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+from idp.readiness import alembic_config
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

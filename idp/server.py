@@ -34,6 +34,7 @@ MAX_HEADER_BUFFER = 16 * 1024
 _config: Config | None = None
 
 access_log = logging.getLogger("idp.access")
+PROBES = frozenset({"/healthz", "/readyz"})  # the load balancer's checks: logged at DEBUG only
 
 
 class AccessLog:
@@ -70,11 +71,12 @@ class AccessLog:
 
     @staticmethod
     def _line(environ: dict[str, Any], path: str, status: str, length: str, started: float) -> None:
-        if not access_log.isEnabledFor(logging.INFO):
+        level = logging.DEBUG if path in PROBES else logging.INFO  # a probe every second would drown the log
+        if not access_log.isEnabledFor(level):
             return
         agent = environ.get("HTTP_USER_AGENT", "-").replace('"', "'").replace("\\", "/")
-        access_log.info(
-            '%s - - %s "%s %s %s" %s %s %.1fms "%s"',
+        access_log.log(
+            level, '%s - - %s "%s %s %s" %s %s %.1fms "%s"',
             environ.get("REMOTE_ADDR", "-"), time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
             environ.get("REQUEST_METHOD", "-"), _printable(path), environ.get("SERVER_PROTOCOL", "-"),
             status, length, (time.perf_counter() - started) * 1000, _printable(agent),

@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"clock", "smtp_url"},
     {"config"},
     {"crypto", "db"},
-    {"unit_of_work"},
+    {"unit_of_work", "readiness"},
     {"background", "web"},
     {"tenancy"},
     {"audit", "signing", "mail"},

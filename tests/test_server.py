@@ -85,3 +85,16 @@ def test_a_worker_forgets_the_settings_environment_once_read(config: Config, dat
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"left": [], "app": "AccessLog"}
+
+
+def test_probes_are_logged_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="idp.access")
+    client = Client(AccessLog(_hello))
+    client.get("/healthz")
+    client.get("/readyz")
+    client.get("/a/acme/login")
+    assert [line.split('"')[1] for line in _access_lines(caplog)] == ["GET /a/acme/login HTTP/1.1"]
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="idp.access")
+    client.get("/readyz")
+    assert len(_access_lines(caplog)) == 1

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, g, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from idp.readiness import not_ready_because
 from idp.tenancy.context import UnknownAccount
 from idp.tenancy.names import looks_like_account_name
 from idp.tenancy.service import find_tenant
@@ -35,4 +36,15 @@ def lookup() -> ResponseReturnValue:
 
 @bp.get("/healthz")
 def health() -> tuple[str, int, dict[str, str]]:
+    """The process answers (a load balancer's liveness check); nothing else is looked at."""
     return "ok\n", 200, {"Content-Type": "text/plain"}
+
+
+@bp.get("/readyz")
+def ready() -> tuple[Response, int]:
+    """Ready for traffic: the database answers and its schema is at this code's head. A 503 says
+    why in JSON, so an operator reading the load balancer's probe log knows what to fix."""
+    reasons = not_ready_because()
+    if reasons:
+        return jsonify({"status": "not ready", "reasons": reasons}), 503
+    return jsonify({"status": "ready"}), 200

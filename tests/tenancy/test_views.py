@@ -229,3 +229,42 @@ def test_health_check(app, client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert body(response) == "ok\n"
+
+
+def test_ready_when_the_database_answers_at_the_head_migration(app, client: FlaskClient) -> None:
+    from idp.readiness import head_revision
+
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.get_json() == {"status": "ready"}
+    assert head_revision() is not None
+
+
+def test_not_ready_while_the_schema_is_behind(app, client: FlaskClient) -> None:
+    from sqlalchemy import text
+
+    from idp.db import db
+
+    with db.engine.begin() as connection:
+        head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        connection.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        reason = response.get_json()["reasons"]["migrations"]
+        assert "0007" in reason and head in reason and "idp db upgrade" in reason
+    finally:
+        with db.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
+
+
+def test_not_ready_without_a_database(config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A server that does not answer (nothing listens on port 9): 503, the reason, and no URL or secret."""
+    from dataclasses import replace
+
+    from idp.app import create_app
+
+    app = create_app(replace(config, database_url="postgresql+psycopg://portcullis:s3cret@127.0.0.1:9/none"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["reasons"]["database"].startswith("unreachable")
+    assert "s3cret" not in response.get_data(as_text=True) and "127.0.0.1" not in response.get_data(as_text=True)
