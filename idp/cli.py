@@ -371,6 +371,32 @@ def connection_remove(account: str, slug: str, as_json: bool) -> None:
         emit(as_json, {"removed": connection.slug}, f"connection {connection.slug} removed")
 
 
+@main.group("audit")
+def audit_group() -> None:
+    """The audit trail of every tenant."""
+
+
+@audit_group.command("prune")
+@click.option("--days", type=click.IntRange(1, 36500), default=None,
+              help="Keep this many days (default: IDP_AUDIT_RETENTION_DAYS, 400).")
+@click.option("--json", "as_json", is_flag=True)
+@guarded
+def audit_prune(days: int | None, as_json: bool) -> None:
+    """Delete audit events older than the retention period, in every tenant."""
+    from datetime import timedelta
+
+    from idp import clock
+    from idp.audit.service import prune
+
+    with app_context() as app:
+        keep = days or app.config["IDP"].audit_retention_days
+        before = clock.now() - timedelta(days=keep)
+        with unit_of_work():
+            deleted = prune(before)
+        emit(as_json, {"deleted": deleted, "before": before.isoformat()},
+             f"{deleted} audit event(s) older than {keep} days deleted")
+
+
 @main.group("keys")
 def keys_group() -> None:
     """Signing keys of a tenant."""

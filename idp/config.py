@@ -33,6 +33,7 @@ class Config:
     mail_from: str | None = None  # IDP_MAIL_FROM; None: no-reply@{base_domain}
     # IDP_ACCESS_TOKEN_ALG (docs/decisions/es256-access-tokens.md)
     access_token_alg: str = "ES256"  # noqa: S105 - an algorithm name
+    audit_retention_days: int = 400  # IDP_AUDIT_RETENTION_DAYS: `idp audit prune` deletes older events
 
     @property
     def mail_from_address(self) -> str:
@@ -70,6 +71,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         trust_proxy=_flag("IDP_TRUST_PROXY", env.get("IDP_TRUST_PROXY", "")),
         mail_from=_mail_from(env.get("IDP_MAIL_FROM") or None),
         access_token_alg=_access_token_alg(env.get("IDP_ACCESS_TOKEN_ALG") or "ES256"),
+        audit_retention_days=_days("IDP_AUDIT_RETENTION_DAYS", env.get("IDP_AUDIT_RETENTION_DAYS") or "400"),
     )
 
 
@@ -138,6 +140,12 @@ def _access_token_alg(value: str) -> str:
     if value not in ACCESS_TOKEN_ALGS:
         raise ConfigError(f"IDP_ACCESS_TOKEN_ALG must be ES256 or RS256, got {value!r}")
     return value
+
+
+def _days(name: str, value: str) -> int:
+    if not value.strip().isdigit() or not 1 <= int(value) <= 36500:
+        raise ConfigError(f"{name} must be a whole number of days from 1 to 36500, got {value[:40]!r}")
+    return int(value)
 
 
 def _flag(name: str, value: str) -> bool:

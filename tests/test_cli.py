@@ -309,3 +309,26 @@ def test_connection_add_saml_prints_what_the_idp_needs(idp, tmp_path: Path) -> N
     both = idp("connection", "add", "--tenant", "acme", "--kind", "saml", "--name", "X", "--metadata-file",
                str(metadata), "--metadata-url", "https://idp.example/metadata")
     assert both.exit_code == 2 and "exactly one of --metadata-file and --metadata-url" in both.output
+
+
+def test_audit_prune_uses_the_retention_setting(idp, app) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from idp.audit.models import AuditEvent
+    from idp.audit.service import record
+    from idp.tenancy.service import get_tenant
+    from idp.unit_of_work import unit_of_work
+
+    idp("tenant", "create", "acme", "--name", "Acme")
+    with unit_of_work():
+        old = record(get_tenant("acme"), "policy.accepted", user_id=None)
+        old.created_at = old.created_at - timedelta(days=500)
+        kept = record(get_tenant("acme"), "policy.accepted", user_id=None)
+    kept_id = kept.id
+    pruned = idp("audit", "prune", "--json")
+    assert pruned.exit_code == 0, pruned.output
+    assert json.loads(pruned.output)["deleted"] == 1
+    assert [event.id for event in db.session.execute(select(AuditEvent)).scalars()] == [kept_id]
+    assert json.loads(idp("audit", "prune", "--days", "1", "--json").output)["deleted"] == 0
+    bad = CliRunner().invoke(main, ["audit", "prune"], env={**idp.env, "IDP_AUDIT_RETENTION_DAYS": "forever"})
+    assert bad.exit_code == 1 and "IDP_AUDIT_RETENTION_DAYS" in bad.output

@@ -125,6 +125,14 @@ def get_user(tenant: Tenant, user_id: str) -> User | None:
 MAX_SUB_LENGTH = 64
 
 
+def subs_of(tenant: Tenant, user_ids: set[str]) -> dict[str, str]:
+    """The `sub` of each of these accounts of the tenant that still exists (by user id)."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(select(User.id, User.sub).where(User.tenant_id == tenant.id, User.id.in_(user_ids)))
+    return {user_id: sub for user_id, sub in rows}
+
+
 def find_user_by_sub(tenant: Tenant, sub: str) -> User | None:
     """The person a token's `sub` names at this tenant."""
     if not sub or len(sub) > MAX_SUB_LENGTH:

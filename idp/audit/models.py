@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,7 +19,10 @@ class AuditEvent(TenantScoped, db.Model):  # type: ignore[name-defined]
     """
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_tenant_user", "tenant_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_audit_events_tenant_user", "tenant_id", "user_id"),
+        Index("ix_audit_events_tenant_newest", "tenant_id", "created_at", "id"),  # the API's pages
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     user_id: Mapped[str | None] = mapped_column(String(32))
@@ -26,3 +31,8 @@ class AuditEvent(TenantScoped, db.Model):  # type: ignore[name-defined]
     detail_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
     ip: Mapped[str | None] = mapped_column(String(45))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.detail_json)
+        return value

@@ -19,7 +19,7 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", 
 SCOPES = ("openid", "profile", "email", "offline_access")
 # The admin API's scopes (README §Admin API): only clients the operator creates may hold them, and
 # only the client_credentials grant issues them (docs/decisions/admin-scopes-operator-only.md).
-ADMIN_SCOPE_PREFIXES = ("users:", "business:", "connections:")
+ADMIN_SCOPE_PREFIXES = ("users:", "business:", "connections:", "audit:")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 MAX_URIS = 20
 MAX_URI_LENGTH = 2000
