@@ -67,7 +67,7 @@ def _new_connection(body: dict[str, Any] | None) -> NewConnection:
     unknown = set(body) - set(TEXT_FIELDS) - set(LIST_FIELDS) - set(FLAG_FIELDS)
     if unknown:
         raise InvalidInput(f"Unknown field: {sorted(unknown)[0][:60]}.")
-    missing = [name for name in REQUIRED if name not in body]
+    missing = [name for name in REQUIRED if body.get(name) is None]
     if missing:
         raise InvalidInput(f"'{missing[0]}' is required.")
     values: dict[str, Any] = {}

@@ -50,4 +50,4 @@ def send_password_reset() -> Response:
     return response
 
 
-from idp.api import audit, connections, people  # noqa: E402,F401 - register their routes on `bp`
+from idp.api import audit, connections, openapi, people  # noqa: E402,F401 - register their routes on `bp`

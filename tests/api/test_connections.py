@@ -65,6 +65,7 @@ def test_another_tenants_token_sees_nothing_here(app: Flask, client: FlaskClient
     {**GOOGLE, "email_domains": [1]}, {**GOOGLE, "sso_required": "yes"}, {**GOOGLE, "admin": True},
     {k: v for k, v in GOOGLE.items() if k != "client_secret"}, {**GOOGLE, "email_domains": ["not a domain"]},
     {**GOOGLE, "kind": "oidc"}, {**GOOGLE, "discovery_url": "http://evil.example/x"},
+    {**GOOGLE, "name": None}, {**GOOGLE, "kind": None},  # found by schemathesis: were 500s
 ])
 def test_bad_bodies_are_400(client: FlaskClient, admin: RP, body: Any) -> None:
     response = client.post(URL, json=body, headers=bearer(client, admin, "connections:write"))
