@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import select
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, g, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp import clock
+from idp import clock, logs
 from idp.config import PROJECT_ROOT, Config, load_config
 from idp.crypto import Keyring
 from idp.db import db
@@ -47,8 +46,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     )
     app.config.update(overrides)
     app.json = JSONProvider(app)
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("xmlschema").setLevel(logging.WARNING)  # pysaml2's schema loader chats at INFO
+    logs.configure(config)
 
     db.init_app(app)
     clock.init_app(app)
@@ -65,6 +63,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     app.after_request(csrf.set_cookie)
     app.after_request(add_security_headers)
     app.after_request(errors.finish_unit_of_work)
+    app.after_request(_route_for_the_access_log)
     app.jinja_env.globals["csrf_token"] = csrf.csrf_token
     errors.init_app(app)
     _register_blueprints(app)
@@ -72,9 +71,20 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
 
     token_front = TokenEndpoint(app, app.wsgi_app, max_body=MAX_CONTENT_LENGTH)
     app.wsgi_app = TenantRouter(token_front, config)  # type: ignore[method-assign]
+    app.wsgi_app = logs.RequestIds(app.wsgi_app, trust_proxy=config.trust_proxy)  # type: ignore[method-assign]
     if config.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     return app
+
+
+def _route_for_the_access_log(response: Response) -> Response:
+    """The matched route's template and the tenant, for the access line written outside Flask."""
+    if request.url_rule is not None:
+        request.environ["idp.route"] = request.url_rule.rule
+    tenant = g.get("tenant")
+    if tenant is not None:
+        request.environ["idp.tenant"] = tenant.account
+    return response
 
 
 def _register_blueprints(app: Flask) -> None:

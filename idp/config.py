@@ -29,6 +29,7 @@ class Config:
     mail_outbox: Path
     master_key: bytes = field(repr=False)
     log_level: str = "INFO"
+    log_format: str = "text"  # IDP_LOG_FORMAT: "text", or "json" (one object per line)
     trust_proxy: bool = False
     mail_from: str | None = None  # IDP_MAIL_FROM; None: no-reply@{base_domain}
     # IDP_ACCESS_TOKEN_ALG (docs/decisions/es256-access-tokens.md)
@@ -68,6 +69,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         mail_outbox=Path(env.get("IDP_MAIL_OUTBOX") or PROJECT_ROOT / "var" / "outbox"),
         master_key=_master_key(env.get("IDP_MASTER_KEY"), PROJECT_ROOT / "keys" / "master.key"),
         log_level=_log_level(env.get("IDP_LOG_LEVEL", "INFO")),
+        log_format=_log_format(env.get("IDP_LOG_FORMAT") or "text"),
         trust_proxy=_flag("IDP_TRUST_PROXY", env.get("IDP_TRUST_PROXY", "")),
         mail_from=_mail_from(env.get("IDP_MAIL_FROM") or None),
         access_token_alg=_access_token_alg(env.get("IDP_ACCESS_TOKEN_ALG") or "ES256"),
@@ -139,6 +141,12 @@ ACCESS_TOKEN_ALGS = ("ES256", "RS256")  # every tenant holds an active key of ea
 def _access_token_alg(value: str) -> str:
     if value not in ACCESS_TOKEN_ALGS:
         raise ConfigError(f"IDP_ACCESS_TOKEN_ALG must be ES256 or RS256, got {value!r}")
+    return value
+
+
+def _log_format(value: str) -> str:
+    if value not in ("text", "json"):
+        raise ConfigError(f"IDP_LOG_FORMAT must be text or json, got {value[:20]!r}")
     return value
 
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from idp.app import create_app
 from idp.config import Config, load_config
+from idp.logs import ENVIRON_KEY
 
 # Idle kept-alive connections, and clients that are slow to send their headers, are cut after this.
 HEADER_READ_TIMEOUT_MS = 5000
@@ -75,11 +76,17 @@ class AccessLog:
         if not access_log.isEnabledFor(level):
             return
         agent = environ.get("HTTP_USER_AGENT", "-").replace('"', "'").replace("\\", "/")
+        method, printable_path = environ.get("REQUEST_METHOD", "-"), _printable(path)
+        duration = (time.perf_counter() - started) * 1000
         access_log.log(
             level, '%s - - %s "%s %s %s" %s %s %.1fms "%s"',
             environ.get("REMOTE_ADDR", "-"), time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
-            environ.get("REQUEST_METHOD", "-"), _printable(path), environ.get("SERVER_PROTOCOL", "-"),
-            status, length, (time.perf_counter() - started) * 1000, _printable(agent),
+            method, printable_path, environ.get("SERVER_PROTOCOL", "-"),
+            status, length, duration, _printable(agent),
+            extra={"request_id": environ.get(ENVIRON_KEY, "-"), "tenant": environ.get("idp.tenant"),
+                   "route": environ.get("idp.route"), "method": method, "path": printable_path,
+                   "status": int(status) if status.isdigit() else status, "length": length,
+                   "duration_ms": round(duration, 1), "agent": _printable(agent)},
         )
 
 
@@ -117,14 +124,20 @@ def _start_background(app: Any) -> None:
 def _logging_config(config: Config) -> dict[str, Any]:
     """Granian's own events look like the application's log (idp.app) and go to standard error with
     it; the access log has its own lines, on standard output."""
+    json_lines = config.log_format == "json"
     return {
         "formatters": {
-            "generic": {"()": "logging.Formatter", "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-            "access": {"()": "logging.Formatter", "fmt": "%(message)s"},
+            "generic": {"()": "idp.logs.JsonFormatter"} if json_lines else {
+                "()": "logging.Formatter", "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+            "access": {"()": "idp.logs.JsonFormatter"} if json_lines else {
+                "()": "logging.Formatter", "fmt": "%(message)s [%(request_id)s]"},
         },
+        "filters": {"context": {"()": "idp.logs.RequestContext"}},
         "handlers": {
-            "console": {"formatter": "generic", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
-            "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+            "console": {"formatter": "generic", "class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                        "filters": ["context"]},
+            "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+                       "filters": ["context"]},
         },
         "loggers": {
             "_granian": {"handlers": ["console"], "level": config.log_level, "propagate": False},

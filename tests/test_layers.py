@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"errors", "text"},
     {"clock", "smtp_url"},
     {"config"},
-    {"crypto", "db"},
+    {"crypto", "db", "logs"},
     {"unit_of_work", "readiness"},
     {"background", "web"},
     {"tenancy"},
