@@ -38,9 +38,8 @@ class RequestContext(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = REQUEST_ID.get() or "-"
         tenant = route = None
-        if has_app_context():
-            found = g.get("tenant")
-            tenant = getattr(found, "account", None)
+        if has_app_context():  # the routing's plain values only: a log line never touches the database
+            tenant = getattr(g.get("route"), "account", None)
             if has_request_context() and request.url_rule is not None:
                 route = request.url_rule.rule
         record.tenant = getattr(record, "tenant", None) or tenant
@@ -79,7 +78,8 @@ def configure(config: Config) -> None:
     for existing in root.handlers:
         if getattr(existing, "_idp", False):
             existing.setFormatter(formatter(config))
-    logging.getLogger("xmlschema").setLevel(logging.WARNING)  # pysaml2's schema loader chats at INFO
+    for chatty in ("xmlschema", "alembic.runtime.plugins"):  # pysaml2's schema loader; Alembic's plugin setup
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 class RequestIds:
