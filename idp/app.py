@@ -12,7 +12,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp import clock, logs
+from idp import clock, logs, metrics
 from idp.config import PROJECT_ROOT, Config, load_config
 from idp.crypto import Keyring
 from idp.db import db
@@ -49,6 +49,8 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
     logs.configure(config)
 
     db.init_app(app)
+    with app.app_context():
+        metrics.watch_pool(db.engine.pool)
     clock.init_app(app)
     app.extensions["idp.keyring"] = Keyring(config.master_key)
     signing.init_app(app)
@@ -95,6 +97,7 @@ def _register_blueprints(app: Flask) -> None:
     from idp.mfa.views import bp as mfa_bp
     from idp.oauth.server import create_server
     from idp.oauth.views import bp as oauth_bp
+    from idp.operations.views import bp as operations_bp
     from idp.policies.views import bp as policies_bp
     from idp.recovery.views import bp as recovery_bp
     from idp.tenancy.views import bp as tenancy_bp
@@ -103,6 +106,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(login_bp)
     app.register_blueprint(recovery_bp)
     app.register_blueprint(federation_bp)
+    app.register_blueprint(operations_bp)
     app.register_blueprint(oauth_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(mfa_bp)

@@ -530,6 +530,11 @@ def logout_deliver_pending(as_json: bool) -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
     """Run the production HTTP server (Granian, one worker process per core)."""
+    import tempfile
+
+    # Before prometheus_client is first imported (by idp.server): each worker then keeps its
+    # counters in files here, and a scrape in any worker adds them all up.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="portcullis-metrics-"))
     from idp.server import run
 
     try:

@@ -34,6 +34,7 @@ class Config:
     mail_from: str | None = None  # IDP_MAIL_FROM; None: no-reply@{base_domain}
     # IDP_ACCESS_TOKEN_ALG (docs/decisions/es256-access-tokens.md)
     access_token_alg: str = "ES256"  # noqa: S105 - an algorithm name
+    metrics_token: str | None = field(default=None, repr=False)  # IDP_METRICS_TOKEN: GET /metrics needs it
     audit_retention_days: int = 400  # IDP_AUDIT_RETENTION_DAYS: `idp audit prune` deletes older events
 
     @property
@@ -73,6 +74,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         trust_proxy=_flag("IDP_TRUST_PROXY", env.get("IDP_TRUST_PROXY", "")),
         mail_from=_mail_from(env.get("IDP_MAIL_FROM") or None),
         access_token_alg=_access_token_alg(env.get("IDP_ACCESS_TOKEN_ALG") or "ES256"),
+        metrics_token=_metrics_token(env.get("IDP_METRICS_TOKEN") or None),
         audit_retention_days=_days("IDP_AUDIT_RETENTION_DAYS", env.get("IDP_AUDIT_RETENTION_DAYS") or "400"),
     )
 
@@ -141,6 +143,12 @@ ACCESS_TOKEN_ALGS = ("ES256", "RS256")  # every tenant holds an active key of ea
 def _access_token_alg(value: str) -> str:
     if value not in ACCESS_TOKEN_ALGS:
         raise ConfigError(f"IDP_ACCESS_TOKEN_ALG must be ES256 or RS256, got {value!r}")
+    return value
+
+
+def _metrics_token(value: str | None) -> str | None:
+    if value is not None and len(value) < 24:
+        raise ConfigError("IDP_METRICS_TOKEN must be at least 24 characters (a random string)")
     return value
 
 

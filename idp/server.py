@@ -12,6 +12,7 @@ In each worker, after it forks, `worker_app` builds the Flask app, starts the pe
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing.util
 import os
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
+from idp import metrics
 from idp.app import create_app
 from idp.config import Config, load_config
 from idp.logs import ENVIRON_KEY
@@ -36,6 +38,7 @@ _config: Config | None = None
 
 access_log = logging.getLogger("idp.access")
 PROBES = frozenset({"/healthz", "/readyz"})  # the load balancer's checks: logged at DEBUG only
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # anything else: "other"
 
 
 class AccessLog:
@@ -72,12 +75,16 @@ class AccessLog:
 
     @staticmethod
     def _line(environ: dict[str, Any], path: str, status: str, length: str, started: float) -> None:
+        duration = (time.perf_counter() - started) * 1000
+        route = environ.get("idp.route") or "unmatched"
+        method = environ.get("REQUEST_METHOD", "-")
+        metrics.HTTP_REQUESTS.labels(route, method if method in METHODS else "other", status).inc()
+        metrics.HTTP_DURATION.labels(route).observe(duration / 1000)
         level = logging.DEBUG if path in PROBES else logging.INFO  # a probe every second would drown the log
         if not access_log.isEnabledFor(level):
             return
         agent = environ.get("HTTP_USER_AGENT", "-").replace('"', "'").replace("\\", "/")
-        method, printable_path = environ.get("REQUEST_METHOD", "-"), _printable(path)
-        duration = (time.perf_counter() - started) * 1000
+        printable_path = _printable(path)
         access_log.log(
             level, '%s - - %s "%s %s %s" %s %s %.1fms "%s"',
             environ.get("REMOTE_ADDR", "-"), time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
@@ -102,6 +109,7 @@ def worker_app() -> Any:
     _forget_settings_environment()
     app = create_app(config)
     _start_background(app)
+    atexit.register(metrics.worker_exited, os.getpid())
     return AccessLog(app)
 
 

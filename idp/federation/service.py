@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from idp import clock
+from idp import clock, metrics
 from idp.accounts.models import User
 from idp.accounts.service import check_password, create_user, find_user_by_email, get_user
 from idp.audit import service as audit
@@ -267,6 +267,7 @@ def _start(tenant: Tenant, user: User, trip: FederatedSignIn, connection: Connec
     upstream_mfa = connection.trust_upstream_mfa and "mfa" in identity.upstream_amr
     amr = f"{AMR_FEDERATED} mfa" if upstream_mfa else AMR_FEDERATED
     audit.record(tenant, SIGNED_IN, user_id=user.id, connection=connection.slug, upstream_mfa=upstream_mfa)
+    metrics.sign_in("federated")
     if previous is not None and previous.user_id == user.id:
         return renew_proof(tenant, previous, persistent=trip.persistent, amr=amr, idp=connection.slug)
     if previous is not None:

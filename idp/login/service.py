@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from idp import metrics
 from idp.accounts.models import User
 from idp.accounts.service import check_password, find_user_by_identifier
 from idp.errors import PortcullisError
@@ -48,13 +49,19 @@ def sign_in_with_password(
     if sso is not None:  # e.g. typed by username: the password is never checked
         raise SsoRequired(f"People of your organization sign in with {sso.name}: use its button or your email.")
     key = account_key(identifier, account)
-    throttle.check_failures(tenant, key, ip)
+    try:
+        throttle.check_failures(tenant, key, ip)
+    except throttle.TooManyAttempts:
+        metrics.sign_in("throttled")
+        raise
     user = check_password(account, password)
     if user is None:
+        metrics.sign_in("bad_password")
         throttle.record_failure(tenant, key, ip)
         keep_on_refusal()  # the failure must count although the request is refused
         raise InvalidCredentials()
     throttle.record_success(tenant, key)
+    metrics.sign_in("success")
     if previous is not None and previous.user_id == user.id:
         started = renew_proof(tenant, previous, persistent=persistent)  # re-authentication (prompt=login, max_age)
     else:

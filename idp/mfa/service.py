@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from sqlalchemy import delete, func, or_, select, update
 
-from idp import clock
+from idp import clock, metrics
 from idp.accounts.models import User
 from idp.audit import service as audit
 from idp.crypto import keyring
@@ -200,6 +200,7 @@ def _failed(tenant: Tenant, user: User, ip: str) -> NoReturn:
 
 def _passed(tenant: Tenant, user: User, session: BrowserSession) -> None:
     throttle.record_success(tenant, _throttle_key(user))
+    metrics.sign_in("second_factor")
     session.amr = " ".join(dict.fromkeys([*session.amr.split(), "otp"]))  # "pwd otp", "fed otp"
 
 

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, NoReturn
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
-from idp import clock
+from idp import clock, metrics
 from idp.accounts.models import User
 from idp.crypto import keyring, random_token
 from idp.db import columns_of, db, execute_core, loaded_instance, new_id, writes_in_ctes
@@ -204,6 +204,7 @@ def _refuse_refresh_token(tenant: Tenant, token_hash: str, client_pk: str) -> No
         raise GrantError("the refresh token was issued to another client")
     if row.spent_at is not None:
         revoke_grant(grant)
+        metrics.REFRESH_REUSE.inc()
         keep_on_refusal()  # the refusal must not undo the revocation
         raise GrantError("the refresh token was already used")
     raise GrantError("the grant has ended")  # unspent: only a live grant's token is spent

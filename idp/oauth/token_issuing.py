@@ -7,6 +7,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 
+from idp import metrics
 from idp.accounts.models import User
 from idp.oauth import grants as grant_service
 from idp.oauth import tokens
@@ -28,6 +29,7 @@ class TokenIssuing:
         tenant = current_tenant()
         client: OAuthClient = self.request.client
         grant: Grant | None = getattr(self.request, "grant_row", None)
+        metrics.TOKENS_ISSUED.labels(grant_type or getattr(self, "GRANT_TYPE", None) or "unknown").inc()
         scope = scope or self.request.scope or ""
         access_token = tokens.issue_access_token(
             tenant, issuer=grant.issuer if grant else current_issuer(), client_id=client.get_client_id(),

@@ -1,0 +1,1 @@
+"""The operator surface that is not a tenant's: metrics."""
