@@ -7,7 +7,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install xmlsec browser upstream bench clean
+.PHONY: run test lint install xmlsec browser upstream loadbalancer bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ xmlsec:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1; } \
 	  || { echo "ERROR: could not install xmlsec1; SAML connections cannot work" >&2; exit 1; }; }
 
+# Debian's HAProxy: the load balancer in front of two nodes in tests/e2e/test_load_balancer.py.
+loadbalancer:
+	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || { \
+	  echo "installing Debian's haproxy for the several-nodes tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; } \
+	  || { echo "ERROR: could not install haproxy; the several-nodes tests cannot run" >&2; exit 1; }; }
+
 # Debian's Chromium for the end-to-end tests; installed here so a fresh machine needs nothing else.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -54,7 +61,7 @@ $(UPSTREAM)/node_modules/.installed: $(UPSTREAM)/package.json $(UPSTREAM)/packag
 upstream: $(UPSTREAM)/node_modules/.installed
 
 # PostgreSQL runs when a server answers on 127.0.0.1:5432; under CI it must.
-test: $(STAMP) xmlsec browser upstream lint
+test: $(STAMP) xmlsec browser upstream loadbalancer lint
 	@if $(BIN)/python -m tests.pg_probe "$(PG_URL)"; then \
 	  echo "PostgreSQL answers: the suite runs on SQLite and PostgreSQL"; \
 	  IDP_TEST_DATABASE_URL="$(PG_URL)" IDP_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS); \

@@ -82,7 +82,7 @@ def create_app(config: Config | None = None, **overrides: Any) -> Flask:
 def _route_for_the_access_log(response: Response) -> Response:
     """The matched route's template and the tenant, for the access line written outside Flask."""
     if request.url_rule is not None:
-        request.environ["idp.route"] = request.url_rule.rule
+        request.environ["idp.route_template"] = request.url_rule.rule
     route = g.get("route")  # not g.tenant: after a failed flush its attributes would need the database
     if route is not None and route.account:
         request.environ["idp.tenant"] = route.account

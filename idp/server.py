@@ -76,7 +76,7 @@ class AccessLog:
     @staticmethod
     def _line(environ: dict[str, Any], path: str, status: str, length: str, started: float) -> None:
         duration = (time.perf_counter() - started) * 1000
-        route = environ.get("idp.route") or "unmatched"
+        route = environ.get("idp.route_template") or "unmatched"
         method = environ.get("REQUEST_METHOD", "-")
         metrics.HTTP_REQUESTS.labels(route, method if method in METHODS else "other", status).inc()
         metrics.HTTP_DURATION.labels(route).observe(duration / 1000)
@@ -91,7 +91,7 @@ class AccessLog:
             method, printable_path, environ.get("SERVER_PROTOCOL", "-"),
             status, length, duration, _printable(agent),
             extra={"request_id": environ.get(ENVIRON_KEY, "-"), "tenant": environ.get("idp.tenant"),
-                   "route": environ.get("idp.route"), "method": method, "path": printable_path,
+                   "route": environ.get("idp.route_template"), "method": method, "path": printable_path,
                    "status": int(status) if status.isdigit() else status, "length": length,
                    "duration_ms": round(duration, 1), "agent": _printable(agent)},
         )
@@ -121,12 +121,17 @@ def _forget_settings_environment() -> None:
 
 
 def _start_background(app: Any) -> None:
-    """Deliver mail and back-channel logouts from this worker; stop them when it exits."""
+    """Deliver mail and back-channel logouts from this worker, and listen for other processes'
+    changes to forget cached rows (idp/invalidation.py); stop them when it exits."""
+    from idp.invalidation import start_listener
     from idp.mail.worker import start_sender
     from idp.oauth.backchannel import start_delivery
 
     for job in (start_sender(app), start_delivery(app)):
         multiprocessing.util.Finalize(job, job.stop, exitpriority=10)
+    listener = start_listener(app, app.config["IDP"].database_url)
+    if listener is not None:
+        multiprocessing.util.Finalize(listener, listener.stop, exitpriority=10)
 
 
 def _logging_config(config: Config) -> dict[str, Any]:

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"config"},
     {"crypto", "db", "logs", "metrics"},
     {"unit_of_work", "readiness"},
-    {"background", "web"},
+    {"background", "web", "invalidation"},
     {"tenancy"},
     {"audit", "signing", "mail"},
     {"accounts"},

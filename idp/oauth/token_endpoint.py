@@ -77,7 +77,7 @@ class TokenEndpoint:
             if tenant is not None:
                 g.route = route
                 g.tenant = tenant
-                environ["idp.route"], environ["idp.tenant"] = "/token", route.account  # for the access line
+                environ["idp.route_template"], environ["idp.tenant"] = "/token", route.account  # for the access line
                 response = add_security_headers(self._token_response(environ, route.issuer + "/token", pairs))
                 return response(environ, start_response)
         return self.fallback(environ, start_response)  # the unknown-account page

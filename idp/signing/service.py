@@ -22,7 +22,7 @@ from flask import Flask, current_app
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import bindparam, select
 
-from idp import clock
+from idp import clock, invalidation
 from idp.crypto import keyring
 from idp.db import db, new_id
 from idp.errors import ServerError
@@ -88,6 +88,7 @@ def init_app(app: Flask, generate: KeyGenerator = fresh_key) -> None:
     """`generate` makes each new key; the test suite hands out keys it made once per run."""
     app.extensions["idp.signing_keys"] = ActiveKeyCache()
     app.extensions[KEY_GENERATOR] = generate
+    invalidation.on("keys", lambda app, tenant_id: app.extensions["idp.signing_keys"].forget(tenant_id))
 
 
 def _key_cache() -> ActiveKeyCache:
@@ -105,7 +106,8 @@ def rotate_keys(tenant: Tenant) -> list[SigningKey]:
     for key in _active_keys(tenant):
         key.retired_at = now
     db.session.flush()
-    _key_cache().forget(tenant.id)  # other processes follow within ACTIVE_KEY_CACHE_SECONDS
+    _key_cache().forget(tenant.id)
+    invalidation.announce(db.session(), "keys", tenant.id)  # other processes at commit (else at expiry)
     return create_signing_keys(tenant)
 
 

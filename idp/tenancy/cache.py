@@ -5,7 +5,9 @@ a tenth of a grant. The row changes only when an operator edits the tenant, so e
 the column values of each account it served (docs/decisions/tenant-cache.md):
 
 - a change flushed in this process (the CLI, the admin API, tests) forgets the account at once;
-- a change made by another process is seen within TENANT_CACHE_SECONDS;
+- a change made by another process (another worker, another node, the CLI) is announced over
+  PostgreSQL NOTIFY at its commit and forgotten at once (idp/invalidation.py); should that
+  connection be down, it is seen within TENANT_CACHE_SECONDS;
 - an unknown account is never cached: a tenant created elsewhere answers at once, and probing
   account names costs a query each, as before.
 
@@ -24,7 +26,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from idp import clock
+from idp import clock, invalidation
 from idp.db import loaded_instance
 from idp.tenancy.models import Tenant
 from idp.tenancy.service import find_tenant
@@ -58,6 +60,13 @@ class TenantCache:
 
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = TenantCache()
+    invalidation.on("tenant", _forget)
+
+
+def _forget(app: Flask, account: str) -> None:
+    cache: TenantCache | None = app.extensions.get(EXTENSION)
+    if cache is not None:
+        cache.forget(account)
 
 
 def cached_tenant(account: str) -> Tenant | None:
@@ -83,3 +92,4 @@ def _forget_changed_tenants(session: Session, flush_context: Any) -> None:
     for obj in (*session.dirty, *session.deleted):
         if isinstance(obj, Tenant):
             cache.forget(obj.account)
+            invalidation.announce(session, "tenant", obj.account)  # and every other process, at commit

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from idp.config import Config
 
 ROUTE_KEY = "idp.route"
+# A node's own endpoints: answered at the root whatever Host the load balancer's probe or the
+# scraper sends (often the node's address, not the public one).
+NODE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class TenantRouter:
@@ -29,6 +32,8 @@ class TenantRouter:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+        if environ.get("PATH_INFO") in NODE_PATHS and environ.get("SCRIPT_NAME", "") == "":
+            host = self.config.public_host  # read as the platform root, whatever Host was sent
         result = resolve(
             host,
             environ.get("PATH_INFO", "") or "/",

@@ -268,3 +268,11 @@ def test_not_ready_without_a_database(config, tmp_path) -> None:  # type: ignore
     assert response.status_code == 503
     assert response.get_json()["reasons"]["database"].startswith("unreachable")
     assert "s3cret" not in response.get_data(as_text=True) and "127.0.0.1" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_a_nodes_probes_answer_whatever_host_is_sent(app, client: FlaskClient, path: str) -> None:
+    """A load balancer probes each node by its own address, not the public host."""
+    answer = client.get(path, headers={"Host": "10.0.0.7:8000"})
+    assert answer.status_code == 200
+    assert client.get("/login", headers={"Host": "10.0.0.7:8000"}).status_code == 302, "other paths: to the public URL"

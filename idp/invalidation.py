@@ -1,0 +1,88 @@
+"""Cache invalidation across nodes: PostgreSQL LISTEN/NOTIFY.
+
+Each process caches tenant rows and active signing keys for a few seconds (docs/decisions/
+tenant-cache.md, signing-key-cache.md). A change made anywhere `announce`s itself on the
+`portcullis_invalidate` channel in the transaction that makes it, so PostgreSQL delivers it at
+commit (and never for a rollback). Every worker of every node listens on its own connection
+(`Listener`) and forgets the entry at once; while that connection is down the caches' expiry
+still bounds staleness. SQLite is one node: nothing to tell.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "portcullis_invalidate"
+Forget = Callable[[Flask, str], None]
+_forgetters: dict[str, Forget] = {}
+
+
+def on(kind: str, forget: Forget) -> None:
+    """Register how a notice of `kind` ("tenant", "keys") is acted on in a process."""
+    _forgetters[kind] = forget
+
+
+def announce(session: Session, kind: str, key: str) -> None:
+    """Tell every node, at this transaction's commit, that `kind:key` changed."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL,
+                                                                         "payload": f"{kind}:{key}"[:7000]})
+
+
+def dispatch(app: Flask, payload: str) -> None:
+    kind, _, key = payload.partition(":")
+    forget = _forgetters.get(kind)
+    if forget is not None and key:
+        forget(app, key)
+
+
+class Listener(threading.Thread):
+    """LISTENs on its own autocommit connection and acts on each notice; reconnects after a second."""
+
+    def __init__(self, app: Flask, conninfo: str) -> None:
+        super().__init__(name="portcullis-invalidation", daemon=True)
+        self.app = app
+        self.conninfo = conninfo
+        self._stopping = threading.Event()
+        self.listening = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as connection:
+                    connection.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    while not self._stopping.is_set():
+                        for notice in connection.notifies(timeout=1.0):
+                            dispatch(self.app, notice.payload)
+            except Exception as error:  # the database went away: the caches' expiry covers it
+                self.listening.clear()
+                log.warning("cache invalidation listener: %s; retrying", type(error).__name__)
+                self._stopping.wait(1.0)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self.join(timeout)
+
+
+def start_listener(app: Flask, database_url: str) -> Listener | None:
+    """A listener for this process when the database is PostgreSQL (else None)."""
+    if not database_url.startswith("postgresql"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url).set(drivername="postgresql")
+    listener = Listener(app, url.render_as_string(hide_password=False))
+    listener.start()
+    return listener
