@@ -1,0 +1,215 @@
+"""Full flows under load, with faults: what people see when many sign in at once, and when the
+database restarts or a worker dies under them.
+
+N simulated people (threads) each repeat a whole visit against a real `idp serve` on a private
+PostgreSQL (tests/pg_cluster.py): authorize with PKCE, sign in with a password, exchange the code,
+refresh, call UserInfo with the new access token, log out. Each answer is counted by step and
+status. Scenarios:
+
+- `steady`: nothing goes wrong; the run must have no error at all.
+- `postgres-restart`: PostgreSQL is stopped (`pg_ctl stop -m fast`) for `--outage` seconds
+  mid-run: only 503s (with Retry-After) while it is down, no 500, and afterwards every refresh
+  chain still works (a visit that started before the outage refreshes again after it).
+- `kill-worker`: one worker gets SIGKILL mid-run; Granian starts another and visits go on.
+
+    .venv/bin/python -m bench.load [--scenario steady] [--users 50] [--seconds 60] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import secrets
+import signal
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from bench.harness import (
+    ACCOUNT,
+    REDIRECT_URI,
+    USER_EMAIL,
+    USER_PASSWORD,
+    Backend,
+    Browser,
+    Seed,
+    basic_auth,
+    free_port,
+    idp_env,
+    new_master_key,
+    request,
+    running_server,
+    seed,
+)
+from tests.pg_cluster import PrivatePostgres
+
+OK = {200, 201, 204, 302, 303}
+
+
+@dataclass
+class Tally:
+    answers: Counter[tuple[str, int]] = field(default_factory=Counter)
+    visits: int = 0
+    failed_visits: int = 0
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, step: str, status: int) -> None:
+        with self.lock:
+            self.answers[(step, status)] += 1
+
+
+class Visit:
+    """One person's visit, step by step; each step's status is tallied."""
+
+    def __init__(self, port: int, seeded: Seed, tally: Tally) -> None:
+        self.port, self.seeded, self.tally = port, seeded, tally
+        self.browser = Browser(port)
+
+    def step(self, name: str, method: str, path: str, body: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+        if headers:
+            status, got, content = request(self.port, method, path, body, headers)
+            location = (got.get("location") or [""])[0]
+        else:
+            status, location, content = self.browser.go(method, path, body)
+        self.tally.count(name, status)
+        if status not in OK:
+            raise RuntimeError(f"{name}: {status}")
+        return status, location, content
+
+    def run(self) -> str:
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        query = urlencode({"response_type": "code", "client_id": self.seeded.web_id, "redirect_uri": REDIRECT_URI,
+                           "scope": "openid profile email", "state": "s", "nonce": "n",
+                           "code_challenge": challenge, "code_challenge_method": "S256"})
+        _, location, _ = self.step("authorize", "GET", f"/a/{ACCOUNT}/authorize?{query}")
+        _, _, page = self.step("sign-in page", "GET", _local(location))
+        csrf = page.split(b'name="csrf_token" value="', 1)[1].split(b'"', 1)[0].decode()
+        request_id = parse_qs(urlsplit(location).query)["request"][0]
+        _, location, _ = self.step("sign in", "POST", f"/a/{ACCOUNT}/login", {
+            "csrf_token": csrf, "email": USER_EMAIL, "password": USER_PASSWORD, "request": request_id})
+        for _ in range(6):
+            if location.startswith(REDIRECT_URI):
+                break
+            _, location, _ = self.step("continue", "GET", _local(location))
+        code = parse_qs(urlsplit(location).query)["code"][0]
+        auth = {"Authorization": basic_auth(self.seeded.web_id, self.seeded.web_secret)}
+        _, _, body = self.step("code", "POST", f"/a/{ACCOUNT}/token", {
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier}, auth)
+        return str(json.loads(body)["refresh_token"])
+
+    def refresh(self, refresh_token: str) -> str:
+        auth = {"Authorization": basic_auth(self.seeded.web_id, self.seeded.web_secret)}
+        _, _, body = self.step("refresh", "POST", f"/a/{ACCOUNT}/token",
+                               {"grant_type": "refresh_token", "refresh_token": refresh_token}, auth)
+        tokens = json.loads(body)
+        self.step("userinfo", "GET", f"/a/{ACCOUNT}/userinfo", None,
+                  {"Authorization": f"Bearer {tokens['access_token']}"})
+        return str(tokens["refresh_token"])
+
+    def log_out(self) -> None:
+        _, _, page = self.step("log out page", "GET", f"/a/{ACCOUNT}/logout")
+        csrf = page.split(b'name="csrf_token" value="', 1)[1].split(b'"', 1)[0].decode()
+        self.step("log out", "POST", f"/a/{ACCOUNT}/logout", {"csrf_token": csrf})
+
+
+def _local(location: str) -> str:
+    parts = urlsplit(location)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def person(port: int, seeded: Seed, tally: Tally, stop: threading.Event, chains: list[str]) -> None:
+    while not stop.is_set():
+        visit = Visit(port, seeded, tally)
+        try:
+            token = visit.refresh(visit.run())
+            with tally.lock:
+                chains.append(token)  # a chain to try again after the run (is it intact?)
+            visit.log_out()
+            with tally.lock:
+                tally.visits += 1
+        except Exception as error:  # noqa: BLE001 - counted and reported
+            with tally.lock:
+                tally.failed_visits += 1
+                tally.errors.append(str(error)[:120])
+            time.sleep(0.2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=["steady", "postgres-restart", "kill-worker"], default="steady")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--outage", type=float, default=5.0)
+    args = parser.parse_args()
+    with PrivatePostgres() as postgres, tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        env = idp_env(Backend("postgresql", postgres.url, workdir), port, new_master_key())
+        seeded = seed(env)
+        with running_server(env, port, args.workers, workdir / "server.log") as server:
+            tally, stop, chains = Tally(), threading.Event(), []
+            threads = [threading.Thread(target=person, args=(port, seeded, tally, stop, chains), daemon=True)
+                       for _ in range(args.users)]
+            started = time.monotonic()
+            for thread in threads:
+                thread.start()
+            fault = ""
+            time.sleep(args.seconds / 2)
+            if args.scenario == "postgres-restart":
+                postgres.stop(mode="fast")
+                time.sleep(args.outage)
+                postgres.start()
+                fault = f"PostgreSQL down {args.outage:.0f} s at {args.seconds / 2:.0f} s"
+            elif args.scenario == "kill-worker":
+                victim = server.worker_pids()[0]
+                os.kill(victim, signal.SIGKILL)
+                fault = f"worker {victim} killed at {args.seconds / 2:.0f} s"
+            time.sleep(max(0.0, args.seconds - (time.monotonic() - started)))
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+            elapsed = time.monotonic() - started
+            survivors = sum(1 for token in chains[-20:] if _refreshes(port, seeded, token))
+            log = (workdir / "server.log").read_text(errors="replace")
+            workers_after = len(server.worker_pids())
+    return report(args, tally, elapsed, fault, survivors, min(20, len(chains)), log, workers_after)
+
+
+def _refreshes(port: int, seeded: Seed, token: str) -> bool:
+    status, _, _ = request(port, "POST", f"/a/{ACCOUNT}/token", {"grant_type": "refresh_token", "refresh_token": token},
+                           {"Authorization": basic_auth(seeded.web_id, seeded.web_secret)})
+    return status == 200
+
+
+def report(args: argparse.Namespace, tally: Tally, elapsed: float, fault: str, survivors: int, tried: int,
+           log: str, workers_after: int) -> int:
+    statuses = Counter(status for (_, status), n in tally.answers.items() for _ in range(n))
+    server_errors = sum(n for status, n in statuses.items() if status >= 500 and status != 503)
+    print(f"scenario {args.scenario}: {args.users} users, {elapsed:.0f} s, {args.workers} workers"
+          + (f"; {fault}" if fault else ""))
+    print(f"visits completed {tally.visits} ({tally.visits / elapsed:.2f}/s), failed {tally.failed_visits}; "
+          f"answers by status {dict(sorted(statuses.items()))}; 5xx other than 503: {server_errors}; "
+          f"refresh chains intact afterwards {survivors}/{tried}; workers at the end {workers_after}; "
+          f"tracebacks in the log {log.count('Traceback')}")
+    for error, n in Counter(tally.errors).most_common(5):
+        print(f"  {n} x {error}")
+    ok = server_errors == 0 and "Traceback" not in log and survivors == tried and workers_after == args.workers
+    if args.scenario == "steady":
+        ok = ok and tally.failed_visits == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
