@@ -3,8 +3,9 @@ database restarts or a worker dies under them.
 
 N simulated people (threads) each repeat a whole visit against a real `idp serve` on a private
 PostgreSQL (tests/pg_cluster.py): authorize with PKCE, sign in with a password, exchange the code,
-refresh, call UserInfo with the new access token, log out. Each answer is counted by step and
-status. Scenarios:
+refresh, call UserInfo with the new access token, log out (one visit in five stays signed in, and
+its refresh token is tried again after the run). Each answer is counted by step and status.
+Scenarios:
 
 - `steady`: nothing goes wrong; the run must have no error at all.
 - `postgres-restart`: PostgreSQL is stopped (`pg_ctl stop -m fast`) for `--outage` seconds
@@ -129,13 +130,17 @@ def _local(location: str) -> str:
 
 
 def person(port: int, seeded: Seed, tally: Tally, stop: threading.Event, chains: list[str]) -> None:
+    visits = 0
     while not stop.is_set():
         visit = Visit(port, seeded, tally)
+        visits += 1
         try:
             token = visit.refresh(visit.run())
-            with tally.lock:
-                chains.append(token)  # a chain to try again after the run (is it intact?)
-            visit.log_out()
+            if visits % 5 == 0:  # one visit in five stays signed in: its chain is tried after the run
+                with tally.lock:
+                    chains.append(token)
+            else:
+                visit.log_out()
             with tally.lock:
                 tally.visits += 1
         except Exception as error:  # noqa: BLE001 - counted and reported
