@@ -12,6 +12,9 @@ Scenarios:
   mid-run: only 503s (with Retry-After) while it is down, no 500, and afterwards every refresh
   chain still works (a visit that started before the outage refreshes again after it).
 - `kill-worker`: one worker gets SIGKILL mid-run; Granian starts another and visits go on.
+- `smtp-stop`: each visit also has the admin API invite a new person (one mail each); the SMTP
+  server (aiosmtpd on loopback) is down for `--smtp-outage` seconds mid-run; afterwards every
+  invitation must arrive exactly once (the outbox retries: 30 s, then 1, 2, 4 … minutes).
 
     .venv/bin/python -m bench.load [--scenario steady] [--users 50] [--seconds 60] [--workers 2]
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -49,6 +53,8 @@ from bench.harness import (
     running_server,
     seed,
 )
+from tests.mail.smtp_server import Mailbox, SmtpServer
+from tests.mail.smtp_server import free_port as smtp_free_port
 from tests.pg_cluster import PrivatePostgres
 
 OK = {200, 201, 204, 302, 303}
@@ -118,10 +124,38 @@ class Visit:
                   {"Authorization": f"Bearer {tokens['access_token']}"})
         return str(tokens["refresh_token"])
 
+    def invite(self, bearer: str) -> str:
+        email = f"invitee.{secrets.token_hex(6)}@example.com"
+        status, body = post_json(self.port, f"/a/{ACCOUNT}/api/v1/users", {"email": email, "send_invitation": True},
+                                 bearer)
+        self.tally.count("invite", status)
+        if status != 201:
+            raise RuntimeError(f"invite: {status} {body[:80]!r}")
+        return email
+
     def log_out(self) -> None:
         _, _, page = self.step("log out page", "GET", f"/a/{ACCOUNT}/logout")
         csrf = page.split(b'name="csrf_token" value="', 1)[1].split(b'"', 1)[0].decode()
         self.step("log out", "POST", f"/a/{ACCOUNT}/logout", {"csrf_token": csrf})
+
+
+def post_json(port: int, path: str, body: dict[str, object], bearer: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", path, body=json.dumps(body).encode(),
+                     headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _service_token(port: int, seeded: Seed) -> str:
+    status, _, body = request(port, "POST", f"/a/{ACCOUNT}/token", {"grant_type": "client_credentials"},
+                              {"Authorization": basic_auth(seeded.service_id, seeded.service_secret)})
+    if status != 200:
+        raise RuntimeError(f"client_credentials: {status}")
+    return str(json.loads(body)["access_token"])
 
 
 def _local(location: str) -> str:
@@ -129,13 +163,19 @@ def _local(location: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def person(port: int, seeded: Seed, tally: Tally, stop: threading.Event, chains: list[str]) -> None:
+def person(port: int, seeded: Seed, tally: Tally, stop: threading.Event, chains: list[str],
+           invited: list[str] | None) -> None:
     visits = 0
+    bearer = _service_token(port, seeded) if invited is not None else ""
     while not stop.is_set():
         visit = Visit(port, seeded, tally)
         visits += 1
         try:
             token = visit.refresh(visit.run())
+            if invited is not None:
+                email = visit.invite(bearer)
+                with tally.lock:
+                    invited.append(email)
             if visits % 5 == 0:  # one visit in five stays signed in: its chain is tried after the run
                 with tally.lock:
                     chains.append(token)
@@ -152,21 +192,28 @@ def person(port: int, seeded: Seed, tally: Tally, stop: threading.Event, chains:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=["steady", "postgres-restart", "kill-worker"], default="steady")
+    parser.add_argument("--scenario", choices=["steady", "postgres-restart", "kill-worker", "smtp-stop"],
+                        default="steady")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--outage", type=float, default=5.0)
+    parser.add_argument("--smtp-outage", type=float, default=30.0)
     args = parser.parse_args()
+    mailbox = Mailbox()
+    smtp = SmtpServer(smtp_free_port(), mailbox)
+    smtp.start()
     with PrivatePostgres() as postgres, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         port = free_port()
         env = idp_env(Backend("postgresql", postgres.url, workdir), port, new_master_key())
+        env["IDP_SMTP_URL"] = f"smtp://127.0.0.1:{smtp.port}?timeout=5"
         seeded = seed(env)
+        invited: list[str] | None = [] if args.scenario == "smtp-stop" else None
         with running_server(env, port, args.workers, workdir / "server.log") as server:
             tally, stop, chains = Tally(), threading.Event(), []
-            threads = [threading.Thread(target=person, args=(port, seeded, tally, stop, chains), daemon=True)
-                       for _ in range(args.users)]
+            threads = [threading.Thread(target=person, args=(port, seeded, tally, stop, chains, invited),
+                                        daemon=True) for _ in range(args.users)]
             started = time.monotonic()
             for thread in threads:
                 thread.start()
@@ -177,6 +224,11 @@ def main() -> int:
                 time.sleep(args.outage)
                 postgres.start()
                 fault = f"PostgreSQL down {args.outage:.0f} s at {args.seconds / 2:.0f} s"
+            elif args.scenario == "smtp-stop":
+                smtp.stop()
+                time.sleep(args.smtp_outage)
+                smtp.start()
+                fault = f"SMTP down {args.smtp_outage:.0f} s at {args.seconds / 2:.0f} s"
             elif args.scenario == "kill-worker":
                 victim = server.worker_pids()[0]
                 os.kill(victim, signal.SIGKILL)
@@ -187,8 +239,21 @@ def main() -> int:
                 thread.join(timeout=60)
             elapsed = time.monotonic() - started
             survivors = sum(1 for token in chains[-20:] if _refreshes(port, seeded, token))
+            if invited is not None:  # every invitation delivered, once: the outbox retries after its backoff
+                deadline = time.monotonic() + 240
+                while time.monotonic() < deadline and len(mailbox.messages) < len(invited):
+                    time.sleep(1)
+                received = Counter(str(m["To"]) for m in mailbox.messages)
+                missing = [e for e in invited if received[e] == 0]
+                twice = [e for e, n in received.items() if n > 1]
+                fault += (f"; invitations {len(invited)}, delivered {len(mailbox.messages)}, "
+                          f"missing {len(missing)}, more than once {len(twice)}, "
+                          f"all in by {time.monotonic() - started:.0f} s after the start")
+                if missing or twice:
+                    tally.errors.append(f"mail: {len(missing)} missing, {len(twice)} twice")
             log = (workdir / "server.log").read_text(errors="replace")
             workers_after = len(server.worker_pids())
+    smtp.stop()
     return report(args, tally, elapsed, fault, survivors, min(20, len(chains)), log, workers_after)
 
 
@@ -211,6 +276,7 @@ def report(args: argparse.Namespace, tally: Tally, elapsed: float, fault: str, s
     for error, n in Counter(tally.errors).most_common(5):
         print(f"  {n} x {error}")
     ok = server_errors == 0 and "Traceback" not in log and survivors == tried and workers_after == args.workers
+    ok = ok and not [e for e in tally.errors if e.startswith("mail:")]
     if args.scenario == "steady":
         ok = ok and tally.failed_visits == 0
     return 0 if ok else 1
