@@ -7,7 +7,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install xmlsec browser upstream loadbalancer bench clean
+.PHONY: run test lint install xmlsec browser upstream loadbalancer bench loadtest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,12 @@ test: $(STAMP) xmlsec browser upstream loadbalancer lint
 lint: $(STAMP)
 	$(BIN)/ruff check idp tests migrations $(wildcard bench)
 	$(BIN)/mypy idp
+
+# Full visits by 50 people for 60 s: steady, then with PostgreSQL restarted, a worker killed and
+# SMTP stopped mid-run (bench/load.py; figures in bench/RESULTS.md). About six minutes.
+loadtest: $(STAMP)
+	for scenario in steady postgres-restart kill-worker smtp-stop; do \
+	  $(BIN)/python -m bench.load --scenario $$scenario --users 50 --seconds 60 || exit 1; done
 
 # Token-endpoint benchmark (bench/README.md); wrk is the load generator. BENCH_ARGS, e.g.
 # "--backends postgresql --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/portcullis_bench".
