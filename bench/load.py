@@ -29,23 +29,30 @@ import http.client
 import json
 import os
 import secrets
+import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench.harness import (
     ACCOUNT,
+    IDP,
     REDIRECT_URI,
     USER_EMAIL,
     USER_PASSWORD,
     Backend,
     Browser,
     Seed,
+    Server,
     basic_auth,
     free_port,
     idp_env,
@@ -200,6 +207,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--outage", type=float, default=5.0)
     parser.add_argument("--smtp-outage", type=float, default=30.0)
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="several `idp serve` nodes behind Debian's HAProxy (round robin) on one PostgreSQL")
     args = parser.parse_args()
     mailbox = Mailbox()
     smtp = SmtpServer(smtp_free_port(), mailbox)
@@ -211,7 +220,8 @@ def main() -> int:
         env["IDP_SMTP_URL"] = f"smtp://127.0.0.1:{smtp.port}?timeout=5"
         seeded = seed(env)
         invited: list[str] | None = [] if args.scenario in ("smtp-stop", "kill-worker") else None
-        with running_server(env, port, args.workers, workdir / "server.log") as server:
+        with running_nodes(env, port, args.nodes, args.workers, workdir) as servers:
+            server = servers[0]
             tally, stop, chains = Tally(), threading.Event(), []
             threads = [threading.Thread(target=person, args=(port, seeded, tally, stop, chains, invited),
                                         daemon=True) for _ in range(args.users)]
@@ -259,10 +269,65 @@ def main() -> int:
                 if twice or duplicated or not_stored or (missing and args.scenario == "smtp-stop"):
                     tally.errors.append(f"mail: {len(missing)} missing, {len(twice)} twice, "
                                         f"{len(duplicated)} stored twice, {len(not_stored)} not stored")
-            log = (workdir / "server.log").read_text(errors="replace")
-            workers_after = len(server.worker_pids())
+            log = "".join(s.log.read_text(errors="replace") for s in servers)
+            workers_after = sum(len(s.worker_pids()) for s in servers) // len(servers)
     smtp.stop()
     return report(args, tally, elapsed, fault, survivors, min(20, len(chains)), log, workers_after)
+
+
+@contextmanager
+def running_nodes(env: dict[str, str], port: int, nodes: int, workers: int, workdir: Path) -> Iterator[list[Server]]:
+    """One server on `port`, or `nodes` servers behind HAProxy listening on `port` (the public URL)."""
+    if nodes == 1:
+        with running_server(env, port, workers, workdir / "server.log") as server:
+            yield [server]
+        return
+    from tests.e2e.test_load_balancer import HAPROXY_CONFIG
+
+    ports = [free_port() for _ in range(nodes)]
+    node_env = env | {"IDP_TRUST_PROXY": "1"}
+    with ExitStack() as stack:
+        servers = []
+        for n, node_port in enumerate(ports):
+            log = (workdir / f"node-{n}.log").open("ab")
+            stack.callback(log.close)
+            process = subprocess.Popen(  # noqa: S603
+                [IDP, "serve", "--host", "127.0.0.1", "--port", str(node_port), "--workers", str(workers)],
+                env=node_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stack.callback(_stop, process)
+            servers.append(Server(process, node_port, workdir / f"node-{n}.log"))
+        for server in servers:
+            _wait_for(f"http://127.0.0.1:{server.port}/readyz")
+        backends = "\n".join(f"  server n{n} 127.0.0.1:{p}" for n, p in enumerate(ports))
+        config = HAPROXY_CONFIG.format(port=port, a=ports[0], b=ports[1]).split("  server a ")[0] + backends + "\n"
+        (workdir / "haproxy.cfg").write_text(config)
+        proxy = subprocess.Popen([shutil.which("haproxy") or "/usr/sbin/haproxy", "-f",  # noqa: S603
+                                  str(workdir / "haproxy.cfg"), "-db"], stdout=subprocess.DEVNULL)
+        stack.callback(_stop, proxy)
+        _wait_for(f"http://127.0.0.1:{port}/healthz")
+        yield servers
+
+
+def _wait_for(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _stored_emails(database_url: str) -> Counter[str]:
@@ -286,7 +351,8 @@ def report(args: argparse.Namespace, tally: Tally, elapsed: float, fault: str, s
            log: str, workers_after: int) -> int:
     statuses = Counter(status for (_, status), n in tally.answers.items() for _ in range(n))
     server_errors = sum(n for status, n in statuses.items() if status >= 500 and status != 503)
-    print(f"scenario {args.scenario}: {args.users} users, {elapsed:.0f} s, {args.workers} workers"
+    nodes = f"{args.nodes} nodes behind HAProxy, " if args.nodes > 1 else ""
+    print(f"scenario {args.scenario}: {args.users} users, {elapsed:.0f} s, {nodes}{args.workers} workers"
           + (f"; {fault}" if fault else ""))
     print(f"visits completed {tally.visits} ({tally.visits / elapsed:.2f}/s), failed {tally.failed_visits}; "
           f"answers by status {dict(sorted(statuses.items()))}; 5xx other than 503: {server_errors}; "
