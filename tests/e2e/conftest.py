@@ -138,6 +138,23 @@ def serving(env: dict[str, str], server: IdpServer) -> Iterator[None]:
         _stop(process)
 
 
+@contextmanager
+def serving_tenant(database_url: str, workdir: Path, account: str, tenant_toml: str,
+                   extra_env: dict[str, str] | None = None) -> Iterator[IdpServer]:
+    """`idp serve --workers 1` with one tenant applied from `tenant_toml` (deleted again after)."""
+    port = _free_port()
+    env = _server_env(database_url, port, workdir) | (extra_env or {})
+    server = IdpServer(port=port, log_path=workdir / "server.log", database_url=database_url)
+    delete_tenants(database_url, (account,))
+    (workdir / "tenant.toml").write_text(tenant_toml)
+    _idp(env, "tenant", "apply", str(workdir / "tenant.toml"))
+    try:
+        with serving(env, server):
+            yield server
+    finally:
+        delete_tenants(database_url, (account,))
+
+
 @pytest.fixture(scope="module")
 def idp_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
     """A seeded `idp serve --workers 1` on a free loopback port, for one module and one database.

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.conftest import _free_port, _idp, _server_env, delete_tenants, serving
+from tests.e2e.conftest import serving_tenant
 from tests.e2e.support import IdpServer
 
 pytestmark = pytest.mark.e2e
@@ -40,18 +39,9 @@ verified = true
 
 @pytest.fixture(scope="module")
 def json_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
-    workdir: Path = tmp_path_factory.mktemp("idp-e2e-logs")
-    port = _free_port()
-    env = _server_env(database_url, port, workdir) | {"IDP_LOG_FORMAT": "json"}
-    server = IdpServer(port=port, log_path=workdir / "server.log", database_url=database_url)
-    delete_tenants(database_url, (ACCOUNT,))
-    (workdir / "t.toml").write_text(TENANT)
-    _idp(env, "tenant", "apply", str(workdir / "t.toml"))
-    try:
-        with serving(env, server):
-            yield server
-    finally:
-        delete_tenants(database_url, (ACCOUNT,))
+    with serving_tenant(database_url, tmp_path_factory.mktemp("idp-e2e-logs"), ACCOUNT, TENANT,
+                        {"IDP_LOG_FORMAT": "json"}) as server:
+        yield server
 
 
 def test_a_full_flow_logs_json_with_request_ids_and_no_secrets(json_server: IdpServer) -> None:

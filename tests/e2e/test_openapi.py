@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import _free_port, _idp, _server_env, delete_tenants, serving
+from tests.e2e.conftest import serving_tenant
 from tests.e2e.support import IdpServer
 
 pytestmark = pytest.mark.e2e
@@ -44,18 +44,8 @@ name = "Some One"
 def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
     if not database_url.startswith("sqlite"):
         pytest.skip("schemathesis runs on SQLite in make test; the fuzz tests cover PostgreSQL")
-    workdir: Path = tmp_path_factory.mktemp("idp-e2e-openapi")
-    port = _free_port()
-    env = _server_env(database_url, port, workdir)
-    server = IdpServer(port=port, log_path=workdir / "server.log", database_url=database_url)
-    delete_tenants(database_url, (ACCOUNT,))
-    (workdir / "t.toml").write_text(TENANT)
-    _idp(env, "tenant", "apply", str(workdir / "t.toml"))
-    try:
-        with serving(env, server):
-            yield server
-    finally:
-        delete_tenants(database_url, (ACCOUNT,))
+    with serving_tenant(database_url, tmp_path_factory.mktemp("idp-e2e-openapi"), ACCOUNT, TENANT) as server:
+        yield server
 
 
 def test_the_document_is_served_and_names_every_route(api_server: IdpServer) -> None:
