@@ -1,8 +1,7 @@
 """The admin API's OpenAPI document is true: schemathesis throws generated requests, valid and
 invalid, at every operation of a live `idp serve`, with a token holding every admin scope, and
 checks that no answer is a 5xx and every status, content type and body is one the document
-allows. Bounded (SCHEMATHESIS_EXAMPLES per operation); on SQLite only, as `make test`'s budget
-asks (the fuzz tests of tests/test_fuzzing.py cover the same routes on both databases)."""
+allows. Bounded (SCHEMATHESIS_EXAMPLES per operation), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -42,8 +41,6 @@ name = "Some One"
 
 @pytest.fixture(scope="module")
 def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("schemathesis runs on SQLite in make test; the fuzz tests cover PostgreSQL")
     with serving_tenant(database_url, tmp_path_factory.mktemp("idp-e2e-openapi"), ACCOUNT, TENANT) as server:
         yield server
 
