@@ -33,7 +33,9 @@ class TenantRouter:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
         if environ.get("PATH_INFO") in NODE_PATHS and environ.get("SCRIPT_NAME", "") == "":
-            host = self.config.public_host  # read as the platform root, whatever Host was sent
+            # Read as the platform root, whatever Host was sent; Flask sees the public host too (a
+            # malformed one, e.g. a 300-character label, makes Werkzeug's URL adapter raise).
+            host = environ["HTTP_HOST"] = self.config.public_host
         result = resolve(
             host,
             environ.get("PATH_INFO", "") or "/",
