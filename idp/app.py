@@ -91,6 +91,7 @@ def _route_for_the_access_log(response: Response) -> Response:
 
 def _register_blueprints(app: Flask) -> None:
     from idp.api.views import bp as api_bp
+    from idp.families.views import bp as families_bp
     from idp.federation.views import bp as federation_bp
     from idp.login.notice_views import bp as notices_bp
     from idp.login.views import bp as login_bp
@@ -112,17 +113,26 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(mfa_bp)
     app.register_blueprint(policies_bp)
     app.register_blueprint(notices_bp)
+    app.register_blueprint(families_bp)
     create_server(app)
 
 
 def _register_sign_in_steps(app: Flask) -> None:
-    """Second factor → terms & privacy → notices, asked again before every code is issued."""
+    """Second factor → terms & privacy (and family policies for primary guardians) → 18+ for
+    secondary family members → the family switcher → a blocked family → notices, asked again
+    before every code is issued. Families also answer for the `family` claim."""
+    from idp.families import service as families
+    from idp.families.steps import AdultStep, FamilyBlockedStep, FamilyChoiceStep, FamilyClaims
     from idp.login.notices import NoticesStep
     from idp.mfa.step import SecondFactorStep
-    from idp.oauth import interactions
+    from idp.oauth import claims, interactions
+    from idp.policies import service as policies
     from idp.policies.step import PoliciesStep
 
-    interactions.init_app(app, [SecondFactorStep(), PoliciesStep(), NoticesStep()])
+    interactions.init_app(app, [SecondFactorStep(), PoliciesStep(), AdultStep(), FamilyChoiceStep(),
+                                FamilyBlockedStep(), NoticesStep()])
+    claims.init_app(app, FamilyClaims())
+    policies.init_app(app, families.policy_kinds_for)
 
 
 def _engine_options(url: str) -> dict[str, Any]:

@@ -418,25 +418,121 @@ def keys_rotate(account: str, as_json: bool) -> None:
         emit(as_json, {"active": kids}, "new signing keys: " + ", ".join(f"{a} {k}" for a, k in kids.items()))
 
 
+@main.group("family")
+def family_group() -> None:
+    """Families of the customer pool: a primary guardian and view-only secondary members.
+
+    Access is granted only by the primary guardian's invitation: nothing here adds a member."""
+
+
+def _family_text(body: dict[str, Any]) -> str:
+    lines = [f"family {body['name']} ({body['id']})"]
+    lines += [f"  {m['role']:<9} {m['access']:<4} {m['email']} (sub {m['sub']})" for m in body["members"]]
+    lines += [f"  invited   {i['status']:<9} {i['email']} until {i['expires_at']}" for i in body.get("invitations", [])]
+    return "\n".join(lines)
+
+
+@family_group.command("create")
+@click.option("--tenant", "account", required=True)
+@click.option("--name", required=True, help="The family's name, for example 'The Garcia family'.")
+@click.option("--primary", "primary_email", required=True, help="The primary guardian's customer email.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def family_create(account: str, name: str, primary_email: str, as_json: bool) -> None:
+    """Create a family led by an existing customer account."""
+    from idp.families import service
+    from idp.tenancy.service import get_tenant
+
+    with app_context():
+        with unit_of_work():
+            tenant = get_tenant(account)
+            family = service.create_family(tenant, name=name, primary_email=primary_email)
+            body = service.describe(tenant, family)
+        emit(as_json, {"id": body["id"], "name": body["name"], "primary": body["primary"]},
+             f"created family {body['name']} ({body['id']})")
+
+
+@family_group.command("show")
+@click.option("--tenant", "account", required=True)
+@click.argument("family_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def family_show(account: str, family_id: str, as_json: bool) -> None:
+    """A family: its members (role, access) and its invitations (status)."""
+    from idp.families import service
+    from idp.tenancy.service import get_tenant
+
+    with app_context():
+        with unit_of_work():
+            tenant = get_tenant(account)
+            body = service.describe(tenant, service.get_family(tenant, family_id))
+        emit(as_json, body, _family_text(body))
+
+
+@family_group.command("set-primary")
+@click.option("--tenant", "account", required=True)
+@click.argument("family_id")
+@click.option("--email", required=True, help="The new primary guardian's customer email.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def family_set_primary(account: str, family_id: str, email: str, as_json: bool) -> None:
+    """Change the primary guardian: every secondary access and invitation ends (all are emailed)."""
+    from idp.families import service
+    from idp.tenancy.service import get_tenant
+
+    with app_context():
+        with unit_of_work():
+            tenant = get_tenant(account)
+            family = service.get_family(tenant, family_id)
+            service.set_primary(tenant, family, service.customer_by_email(tenant, email), actor="operator")
+            body = service.describe(tenant, family)
+        emit(as_json, body, _family_text(body))
+
+
+@family_group.command("revoke")
+@click.option("--tenant", "account", required=True)
+@click.argument("family_id")
+@click.option("--email", required=True, help="The secondary member's email.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@guarded
+def family_revoke(account: str, family_id: str, email: str, as_json: bool) -> None:
+    """End a secondary member's access now (their tokens for the family are revoked; both the
+    member and the primary guardian are emailed)."""
+    from idp.families import service
+    from idp.tenancy.service import get_tenant
+
+    with app_context():
+        with unit_of_work():
+            tenant = get_tenant(account)
+            family = service.get_family(tenant, family_id)
+            service.revoke(tenant, family, service.customer_by_email(tenant, email), actor="operator")
+            body = service.describe(tenant, family)
+        emit(as_json, body, _family_text(body))
+
+
 @main.group("policy")
 def policy_group() -> None:
-    """Platform Terms & Conditions and Privacy Policy."""
+    """Platform Terms & Conditions and Privacy Policy; a tenant's family policies."""
 
 
 @policy_group.command("publish")
-@click.option("--kind", required=True, type=click.Choice(["terms", "privacy"]))
+@click.option("--kind", required=True, type=click.Choice(["terms", "privacy", "family"]))
+@click.option("--tenant", "account", help="The tenant whose document it is (family policies only).")
 @click.option("--version", "version", required=True, help="The version's label, for example 2025-01.")
 @click.option("--url", required=True, help="Where the document (or what changed) can be read.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @guarded
-def policy_publish(kind: str, version: str, url: str, as_json: bool) -> None:
-    """Publish a new version: everyone accepts it at their next sign-in."""
+def policy_publish(kind: str, account: str | None, version: str, url: str, as_json: bool) -> None:
+    """Publish a new version: everyone it applies to accepts it at their next sign-in (family
+    policies: each family's primary guardian; until then its secondary members are blocked)."""
     from idp.policies.service import publish
+    from idp.tenancy.service import get_tenant
 
     with app_context():
         with unit_of_work():
-            document = publish(kind, version, url)
-        emit(as_json, {"id": document.id, "kind": document.kind, "version": document.version, "url": document.url},
+            document = publish(kind, version, url, get_tenant(account) if account is not None else None)
+        emit(as_json, {"id": document.id, "kind": document.kind, "version": document.version, "url": document.url,
+                       "tenant": account},
              f"published {document.title} version {document.version}")
 
 

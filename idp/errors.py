@@ -68,6 +68,15 @@ class NotFound(PortcullisError):
     message = "There is nothing at this address."
 
 
+class Forbidden(PortcullisError):
+    """The caller is known but may not do this."""
+
+    status = 403
+    error = "forbidden"
+    title = "Not allowed"
+    message = "You may not do this."
+
+
 class Conflict(PortcullisError):
     status = 409
     error = "conflict"

@@ -4,6 +4,7 @@ from idp.accounts.link_models import AccountLink
 from idp.accounts.models import User
 from idp.audit.models import AuditEvent
 from idp.business.models import BusinessDetails, Location
+from idp.families.models import AdultAttestation, Family, FamilyChoice, FamilyInvitation, FamilyMember
 from idp.federation.models import (
     Connection,
     ConnectionDomain,
@@ -33,6 +34,11 @@ from idp.tenancy.models import Tenant
 from idp.throttling.models import ThrottleCounter
 
 __all__ = [
+    "AdultAttestation",
+    "Family",
+    "FamilyChoice",
+    "FamilyInvitation",
+    "FamilyMember",
     "AuditEvent",
     "BusinessDetails",
     "Location",

@@ -76,6 +76,28 @@ NEW_CONNECTION = {
         "sso_required": {"type": "boolean"}, "jit": {"type": "boolean"}, "trust_upstream_mfa": {"type": "boolean"},
     },
 }
+MEMBER = {
+    "type": "object", "required": ["sub", "email", "role", "access"],
+    "properties": {"sub": STRING, "email": STRING, "name": NULLABLE_STRING,
+                   "role": {"enum": ["primary", "secondary"]}, "access": {"enum": ["full", "view"]},
+                   "added_at": TIME},
+}
+INVITATION = {
+    "type": "object", "required": ["id", "email", "access", "expires_at", "status"],
+    "properties": {"id": STRING, "email": STRING, "access": {"enum": ["view"]}, "created_at": TIME, "expires_at": TIME,
+                   "status": {"enum": ["pending", "accepted", "cancelled", "expired"]}},
+}
+FAMILY = {
+    "type": "object", "required": ["id", "name", "primary", "members"],
+    "properties": {
+        "id": STRING, "name": STRING, "created_at": TIME,
+        "primary": {"type": ["object", "null"], "required": ["sub", "email"],
+                    "properties": {"sub": STRING, "email": STRING}},
+        "members": {"type": "array", "items": MEMBER},
+        "invitations": {"type": "array", "items": INVITATION},
+        "role": {"enum": ["primary", "secondary"]}, "access": {"enum": ["full", "view"]},
+    },
+}
 AUDIT_PAGE = {
     "type": "object",
     "required": ["events", "next_cursor"],
@@ -126,8 +148,9 @@ def document(issuer: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Portcullis admin API", "version": "1",
-                 "description": "A tenant's people, business details, connections and audit trail. Bearer "
-                                "tokens come from this issuer's token endpoint (client_credentials)."},
+                 "description": "A tenant's people, business details, connections, families and audit trail. "
+                                "Bearer tokens come from this issuer's token endpoint (client_credentials; "
+                                "the /me/family operations take a guardian's own token with scope family)."},
         "servers": [{"url": f"{issuer}/api/v1"}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "paths": {
@@ -140,7 +163,7 @@ def document(issuer: str) -> dict[str, Any]:
                     "email": STRING, "name": STRING, "pool": {"enum": ["staff", "customer"]},
                     "send_invitation": {"type": "boolean"}}})},
             "/users/password-reset": {"post": _operation(
-                "sendPasswordReset", "Mail a password reset link", people_write,
+                "sendPasswordReset", "Mail a password reset link", ["users:write", "families:write"],
                 ("202", {"type": "object", "required": ["status"], "properties": {"status": {"const": "sent"}}}),
                 errors=("400", "401", "403", "404", "429"),
                 body={"type": "object", "required": ["email"], "properties": {
@@ -184,6 +207,40 @@ def document(issuer: str) -> dict[str, Any]:
                 "parameters": _path_parameter("slug"),
                 "delete": _operation("deleteConnection", "Remove a connection with its links", ["connections:write"],
                                      ("204", {}), errors=("400", "401", "403", "404")),
+            },
+            "/families/{family_id}": {
+                "parameters": _path_parameter("family_id"),
+                "get": _operation("getFamily", "A family: its members and invitations",
+                                  ["families:read", "families:write"], ("200", FAMILY),
+                                  errors=("400", "401", "403", "404")),
+            },
+            "/families/{family_id}/members/{sub}": {
+                "parameters": _path_parameter("family_id") + _path_parameter("sub"),
+                "delete": _operation("revokeFamilyMember", "End a secondary member's access (never grants any)",
+                                     ["families:write"], ("204", {}), errors=("400", "401", "403", "404")),
+            },
+            "/families/{family_id}/primary": {
+                "parameters": _path_parameter("family_id"),
+                "put": _operation("setFamilyPrimary", "Change the primary guardian: all secondary access ends",
+                                  ["families:write"], ("200", FAMILY), errors=("400", "401", "403", "404"),
+                                  body={"type": "object", "required": ["sub"], "properties": {"sub": STRING}}),
+            },
+            "/me/family": {"get": _operation(
+                "getMyFamily", "The family the guardian's own token (scope family) was issued for", ["family"],
+                ("200", FAMILY), errors=("400", "401", "403", "404"))},
+            "/me/family/invitations": {"post": _operation(
+                "inviteToMyFamily", "Invite someone with view access (primary guardian only)", ["family"],
+                ("201", INVITATION), errors=("400", "401", "403", "404", "429"),
+                body={"type": "object", "required": ["email"], "properties": {"email": STRING}})},
+            "/me/family/invitations/{invitation_id}": {
+                "parameters": _path_parameter("invitation_id"),
+                "delete": _operation("cancelMyFamilyInvitation", "Withdraw an invitation (primary guardian only)",
+                                     ["family"], ("204", {}), errors=("400", "401", "403", "404", "409")),
+            },
+            "/me/family/members/{sub}": {
+                "parameters": _path_parameter("sub"),
+                "delete": _operation("removeMyFamilyMember", "End a member's access (primary guardian only)",
+                                     ["family"], ("204", {}), errors=("400", "401", "403", "404")),
             },
             "/audit-events": {"get": {
                 **_operation("listAuditEvents", "The audit trail, newest first", ["audit:read"], ("200", AUDIT_PAGE)),

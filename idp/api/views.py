@@ -27,9 +27,10 @@ MAX_EMAIL_FIELD = 320
 
 @bp.post("/users/password-reset")
 @csrf_exempt  # bearer-token authenticated
-@require_scope("users:write")
+@require_scope("users:write", "families:write")
 def send_password_reset() -> Response:
-    """Staff-sent reset (issue #4): mail a reset link to the person with this email.
+    """Staff-sent reset (the Office Portal's per-email "Reset Password"): mail a reset link to
+    the person with this email.
 
     The caller holds `users:write` at this tenant, so "no such person" is a plain 404.
     """
@@ -50,4 +51,4 @@ def send_password_reset() -> Response:
     return response
 
 
-from idp.api import audit, connections, openapi, people  # noqa: E402,F401 - register their routes on `bp`
+from idp.api import audit, connections, families, openapi, people  # noqa: E402,F401 - register their routes on `bp`

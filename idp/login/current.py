@@ -27,11 +27,23 @@ def context_for(request_id: str | None) -> Context | None:
     if g.get("user") is None or g.get("browser_session") is None:
         return None
     tenant = current_tenant()
-    acr_values: tuple[str, ...] = ()
     pending = load_pending(tenant, request_id) if request_id else None
-    if pending is not None:
-        acr_values = tuple(pending.params.get("acr_values", "").split())
-    return Context(tenant, g.user, g.browser_session, request_id, acr_values)
+    ctx = pipeline.context_of(tenant, g.user, g.browser_session, pending)
+    return ctx if pending is not None or request_id is None else Context(tenant, g.user, g.browser_session, request_id)
+
+
+def pool_for(request_id: str | None, values: Any) -> str:
+    """Which pool's sign-in this is: the waiting app's (a client serves one pool), else what the
+    link asked for (`pool=customer`, e.g. from the family page), else staff."""
+    from idp.oauth.authorize import load_pending
+    from idp.oauth.clients import find_client
+
+    tenant = current_tenant()
+    pending = load_pending(tenant, request_id) if request_id else None
+    client = find_client(tenant, pending.client_id) if pending is not None else None
+    if client is not None:
+        return client.pool
+    return "customer" if values.get("pool") == "customer" else "staff"
 
 
 def login_hint_for(request_id: str | None, max_length: int) -> str:
@@ -54,8 +66,10 @@ def continue_url(request_id: str | None) -> str:
     return url_for("login.continue_sign_in", request=request_id) if request_id else url_for("login.continue_sign_in")
 
 
-def sign_in_url(request_id: str | None) -> str:
-    return url_for("login.sign_in_form", request=request_id) if request_id else url_for("login.sign_in_form")
+def sign_in_url(request_id: str | None, pool: str = "staff") -> str:
+    if request_id:
+        return url_for("login.sign_in_form", request=request_id)
+    return url_for("login.sign_in_form", pool="customer") if pool == "customer" else url_for("login.sign_in_form")
 
 
 def step_context(step: pipeline.Step, request_id: str | None) -> Context:

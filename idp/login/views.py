@@ -1,4 +1,4 @@
-"""The tenant's staff sign-in, signed-in and sign-out pages."""
+"""The tenant's sign-in (staff, or customers when the app serves them), signed-in and sign-out pages."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from idp.accounts.emails import MAX_EMAIL_LENGTH
 from idp.accounts.passwords import MAX_PASSWORD_LENGTH
 from idp.federation.connections import connection_for_email, connections_of
 from idp.federation.views import departure
-from idp.login.current import context_for, continue_url, login_hint_for, pending_request_id, sign_in_url
+from idp.login.current import (
+    context_for,
+    continue_url,
+    login_hint_for,
+    pending_request_id,
+    pool_for,
+    sign_in_url,
+)
 from idp.login.portal import default_portal_url
 from idp.login.service import sign_in_with_password
 from idp.oauth import interactions as pipeline
@@ -24,7 +31,6 @@ from idp.web.errors import show_errors_on
 from idp.web.pages import form_value, render_page
 
 bp = Blueprint("login", __name__)
-POOL = "staff"  # the pool this sign-in page serves
 bp.before_request(require_tenant)
 
 
@@ -34,7 +40,7 @@ def continue_sign_in() -> ResponseReturnValue:
     request_id = pending_request_id(request.args)
     ctx = context_for(request_id)
     if ctx is None:
-        return redirect(sign_in_url(request_id))
+        return redirect(sign_in_url(request_id, pool_for(request_id, request.args)))
     step_url = pipeline.next_step_url(ctx)
     if step_url is not None:
         return redirect(step_url)
@@ -51,7 +57,7 @@ def sign_in_form() -> ResponseReturnValue:
         return redirect(url_for("login.signed_in"))
     # With a pending request the form shows even when signed in: the app asked for a fresh sign-in.
     form = {"email": login_hint_for(request_id, MAX_EMAIL_LENGTH)}
-    return _sign_in_page(form=form, errors={}, request_id=request_id)
+    return _sign_in_page(form=form, errors={}, request_id=request_id, pool=pool_for(request_id, request.args))
 
 
 @bp.post("/login")
@@ -71,17 +77,18 @@ def sign_in() -> ResponseReturnValue:
         errors["password"] = f"Passwords are at most {MAX_PASSWORD_LENGTH} characters."
     form = {"email": identifier[:MAX_EMAIL_LENGTH], "stay_logged_in": persistent}
     request_id = pending_request_id(request.form)
-    sso = connection_for_email(tenant, identifier, POOL) if "@" in identifier and "email" not in errors else None
+    pool = pool_for(request_id, request.form)
+    sso = connection_for_email(tenant, identifier, pool) if "@" in identifier and "email" not in errors else None
     if sso is not None and (sso.sso_required or not password):
         # Email-first: this domain signs in at its organization (always, when SSO is required;
         # then the password typed is never checked).
         return departure(sso, request_id=request_id, persistent=persistent, login_hint=identifier)
     if errors:
-        return _sign_in_page(status=400, form=form, errors=errors, request_id=request_id)
-    show_errors_on(_sign_in_page, form=form, errors={}, request_id=request_id)
+        return _sign_in_page(status=400, form=form, errors=errors, request_id=request_id, pool=pool)
+    show_errors_on(_sign_in_page, form=form, errors={}, request_id=request_id, pool=pool)
     started = sign_in_with_password(
         tenant, identifier=identifier, password=password, persistent=persistent,
-        ip=request.remote_addr or "", previous=g.browser_session,
+        ip=request.remote_addr or "", pool=pool, previous=g.browser_session,
     )
     response = redirect(continue_url(request_id), code=303)
     set_session_cookie(response, started, current_route())
@@ -89,16 +96,16 @@ def sign_in() -> ResponseReturnValue:
     return response
 
 
-def _sign_in_page(**context: Any) -> ResponseReturnValue:
+def _sign_in_page(*, pool: str, **context: Any) -> ResponseReturnValue:
     """The form, with a "Continue with NAME" button for each connection of the pool."""
-    return render_page("login/sign_in.html", connections=connections_of(current_tenant(), POOL), **context)
+    return render_page("login/sign_in.html", connections=connections_of(current_tenant(), pool), pool=pool, **context)
 
 
 @bp.get("/signed-in")
 def signed_in() -> ResponseReturnValue:
     ctx = context_for(None)
     if ctx is None:
-        return redirect(url_for("login.sign_in_form"))
+        return redirect(sign_in_url(None, pool_for(None, request.args)))
     step_url = pipeline.next_step_url(ctx, blocking_only=True)
     if step_url is not None:  # typed in mid-pipeline: a second factor or the terms come first
         return redirect(step_url)

@@ -22,6 +22,7 @@ from idp.accounts.models import User
 from idp.errors import PortcullisError
 from idp.oauth import authorize as flow
 from idp.oauth import interactions, tokens
+from idp.oauth.claims import chosen_family
 from idp.oauth.discovery import acr_for
 from idp.oauth.errors import AuthorizationError, ExpiredAuthorizationRequest, InvalidAuthorizationRequest
 from idp.oauth.grants import issue_code, start_grant
@@ -118,7 +119,7 @@ def continue_request(tenant: Tenant, pending: AuthorizationRequest, user: User |
     step: str = flow.decide(situation)
     if step in ("consent", "issue") and user is not None and session is not None:
         silent = "none" in situation.prompts  # notices wait for the next interactive sign-in
-        ctx = interactions.Context(tenant, user, session, pending.id, tuple(params.get("acr_values", "").split()))
+        ctx = interactions.context_of(tenant, user, session, pending)
         step_url = interactions.next_step_url(ctx, blocking_only=silent)
         if step_url is not None and silent:
             step = "interaction_required"  # OIDC Core §3.1.2.1: prompt=none never shows a page
@@ -212,7 +213,7 @@ def _issue(tenant: Tenant, pending: AuthorizationRequest, client: OAuthClient, u
     grant = start_grant(
         tenant, client_pk=client.model.id, user_id=user.id, session=session, scope=params["scope"],
         issuer=pending.issuer, nonce=params.get("nonce"), amr=session.amr, acr=acr_for(session.amr),
-        idp=session.idp,
+        idp=session.idp, family_id=chosen_family(tenant, user, session),
     )
     code = issue_code(tenant, grant, redirect_uri=params.get("redirect_uri", ""),  # as requested (RFC 6749 §4.1.3)
                       code_challenge=params.get("code_challenge"),

@@ -99,6 +99,11 @@ def load_pending(tenant: Tenant, request_id: str) -> AuthorizationRequest | None
     return pending
 
 
+def mark_selected(pending: AuthorizationRequest) -> None:
+    """The person answered the account picker for this request (prompt=select_account)."""
+    pending.selected_at = clock.now()
+
+
 def finish_pending(pending: AuthorizationRequest) -> None:
     db.session.delete(pending)
 

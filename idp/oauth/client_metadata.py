@@ -16,10 +16,10 @@ from idp.errors import InvalidInput
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-SCOPES = ("openid", "profile", "email", "offline_access")
+SCOPES = ("openid", "profile", "email", "offline_access", "family")  # family: customer pool (idp/families)
 # The admin API's scopes (README §Admin API): only clients the operator creates may hold them, and
 # only the client_credentials grant issues them (docs/decisions/admin-scopes-operator-only.md).
-ADMIN_SCOPE_PREFIXES = ("users:", "business:", "connections:", "audit:")
+ADMIN_SCOPE_PREFIXES = ("users:", "business:", "connections:", "audit:", "families:")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 MAX_URIS = 20
 MAX_URI_LENGTH = 2000

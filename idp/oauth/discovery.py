@@ -48,7 +48,7 @@ def openid_configuration(issuer: str) -> dict[str, Any]:
         "request_uri_parameter_supported": False,
         "require_request_uri_registration": False,
         "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
         "backchannel_logout_supported": True,

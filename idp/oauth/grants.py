@@ -46,13 +46,14 @@ class GrantError(PortcullisError):
 def start_grant(
     tenant: Tenant, *, client_pk: str, user_id: str | None, session: BrowserSession | None, scope: str,
     issuer: str, nonce: str | None = None, amr: str = "pwd", acr: str | None = None, idp: str | None = None,
+    family_id: str | None = None,
 ) -> Grant:
     now = clock.now()
     grant = Grant(
         tenant_id=tenant.id, client_pk=client_pk, user_id=user_id, scope=scope, issuer=issuer, nonce=nonce,
         session_id=session.id if session else None, auth_time=session.auth_time if session else None,
         persistent=bool(session and session.persistent), expires_at=session.expires_at if session else None,
-        amr=amr, acr=acr, idp=idp, created_at=now,
+        amr=amr, acr=acr, idp=idp, family_id=family_id, created_at=now,
     )
     db.session.add(grant)
     db.session.flush()
@@ -252,11 +253,14 @@ def revoke_session_grants(tenant: Tenant, session_id: str) -> list[Grant]:
     return grants
 
 
-def revoke_user_grants(tenant: Tenant, user_id: str) -> list[Grant]:
-    """Revoke every live grant of a person (password changed, account disabled); returns them."""
-    grants = list(db.session.execute(
-        select(Grant).where(Grant.tenant_id == tenant.id, Grant.user_id == user_id, Grant.revoked_at.is_(None))
-    ).scalars())
+def revoke_user_grants(tenant: Tenant, user_id: str, family_id: str | None = None) -> list[Grant]:
+    """Revoke every live grant of a person (password changed, account disabled), or only those
+    made for one family (access to it ended); returns them."""
+    statement = select(Grant).where(Grant.tenant_id == tenant.id, Grant.user_id == user_id,
+                                    Grant.revoked_at.is_(None))
+    if family_id is not None:
+        statement = statement.where(Grant.family_id == family_id)
+    grants = list(db.session.execute(statement).scalars())
     for grant in grants:
         revoke_grant(grant)
     return grants

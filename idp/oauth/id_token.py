@@ -51,7 +51,7 @@ def build_id_token(grant: Grant, user: User, client: OAuthClient, token: dict[st
         claims["acr"] = grant.acr
     if token.get("access_token"):
         claims["at_hash"] = tokens.half_hash(token["access_token"], alg)
-    claims.update(user_claims.for_scopes(tenant, user, token.get("scope", "").split()))
+    claims.update(user_claims.for_scopes(tenant, user, token.get("scope", "").split(), grant.family_id))
     return tokens.sign(tenant, claims, alg=alg)
 
 

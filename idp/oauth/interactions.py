@@ -21,6 +21,7 @@ from typing import Protocol
 from flask import Flask, current_app
 
 from idp.accounts.models import User
+from idp.oauth.models import AuthorizationRequest
 from idp.sessions.models import BrowserSession
 from idp.tenancy.models import Tenant
 
@@ -32,6 +33,18 @@ class Context:
     session: BrowserSession
     request_id: str | None  # the pending authorization request, when an app asked
     acr_values: tuple[str, ...] = ()  # what the app asked for (e.g. two-factor step-up)
+    prompts: tuple[str, ...] = ()  # the app's `prompt` values (e.g. select_account)
+    selected: bool = False  # the person answered the account picker for this request
+
+
+def context_of(tenant: Tenant, user: User, session: BrowserSession,
+               pending: AuthorizationRequest | None) -> Context:
+    """The pipeline's context for this person, with what the pending request (if any) asked."""
+    if pending is None:
+        return Context(tenant, user, session, None)
+    params = pending.params
+    return Context(tenant, user, session, pending.id, tuple(params.get("acr_values", "").split()),
+                   tuple(params.get("prompt", "").split()), pending.selected_at is not None)
 
 
 class Step(Protocol):

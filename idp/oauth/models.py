@@ -89,6 +89,8 @@ class AuthorizationRequest(TenantScoped, db.Model):  # type: ignore[name-defined
     issuer: Mapped[str] = mapped_column(String(300), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # prompt=select_account: when the person answered the account (family) picker for this request.
+    selected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def params(self) -> dict[str, str]:
@@ -117,6 +119,8 @@ class Grant(TenantScoped, db.Model):  # type: ignore[name-defined]
     amr: Mapped[str] = mapped_column(String(100), nullable=False, default="pwd")
     acr: Mapped[str | None] = mapped_column(String(100))
     idp: Mapped[str | None] = mapped_column(String(64))  # the connection's slug of a federated sign-in
+    # The family chosen in the sign-in that made the grant: its tokens keep it (idp/families).
+    family_id: Mapped[str | None] = mapped_column(String(32))
     nonce: Mapped[str | None] = mapped_column(String(500))
     persistent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     issuer: Mapped[str] = mapped_column(String(300), nullable=False)

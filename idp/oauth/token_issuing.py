@@ -11,6 +11,7 @@ from idp import metrics
 from idp.accounts.models import User
 from idp.oauth import grants as grant_service
 from idp.oauth import tokens
+from idp.oauth.claims import family_claim
 from idp.oauth.issuers import current_issuer
 from idp.oauth.models import Grant
 from idp.oauth.oauth_client import OAuthClient
@@ -31,10 +32,11 @@ class TokenIssuing:
         grant: Grant | None = getattr(self.request, "grant_row", None)
         metrics.TOKENS_ISSUED.labels(grant_type or getattr(self, "GRANT_TYPE", None) or "unknown").inc()
         scope = scope or self.request.scope or ""
+        family = family_claim(tenant, grant.user_id, grant.family_id, scope.split()) if grant else None
         access_token = tokens.issue_access_token(
             tenant, issuer=grant.issuer if grant else current_issuer(), client_id=client.get_client_id(),
             sub=user.sub if user else client.get_client_id(), scope=scope, grant_id=grant.id if grant else None,
-            auth_time=int(grant.auth_time.timestamp()) if grant and grant.auth_time else None,
+            auth_time=int(grant.auth_time.timestamp()) if grant and grant.auth_time else None, family=family,
         )
         token: dict[str, Any] = {
             "token_type": "Bearer", "access_token": access_token,

@@ -55,6 +55,12 @@ class AccessToken:
         return str(self.claims.get("scope", "")).split()
 
     @property
+    def family_id(self) -> str | None:
+        family = self.claims.get("family")
+        value = family.get("id") if isinstance(family, dict) else None
+        return value if isinstance(value, str) else None
+
+    @property
     def grant_id(self) -> str | None:
         value = self.claims.get("gid")
         return str(value) if value else None
@@ -71,7 +77,7 @@ def sign(tenant: Tenant, claims: dict[str, Any], *, alg: str = "RS256", typ: str
 
 def issue_access_token(
     tenant: Tenant, *, issuer: str, client_id: str, sub: str, scope: str,
-    grant_id: str | None = None, auth_time: int | None = None,
+    grant_id: str | None = None, auth_time: int | None = None, family: dict[str, str] | None = None,
 ) -> str:
     """An RFC 9068 JWT access token; `aud` is the issuer, whose userinfo and admin API accept it.
 
@@ -87,6 +93,8 @@ def issue_access_token(
         claims["gid"] = grant_id
     if auth_time:
         claims["auth_time"] = auth_time
+    if family:
+        claims["family"] = family  # what the portal's API enforces (view-only access)
     return sign(tenant, claims, alg=current_app.config["IDP"].access_token_alg, typ="at+jwt")
 
 

@@ -133,7 +133,7 @@ def userinfo() -> Response:
     user = find_user_by_sub(tenant, access.sub)
     if user is None:
         raise InvalidToken("The person no longer exists.")
-    response = jsonify(for_scopes(tenant, user, access.scopes))
+    response = jsonify(for_scopes(tenant, user, access.scopes, access.family_id))
     response.headers["Cache-Control"] = "no-store"  # personal data: no cache may keep it
     return response
 

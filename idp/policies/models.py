@@ -9,18 +9,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import TenantScoped, UTCDateTime, db, new_id
 
-KINDS = ("terms", "privacy")
-TITLES = {"terms": "Terms & Conditions", "privacy": "Privacy Policy"}
+PLATFORM_KINDS = ("terms", "privacy")  # one set for every tenant; everyone accepts them
+TENANT_KINDS = ("family",)  # each tenant publishes its own; who must accept them is decided above us
+KINDS = PLATFORM_KINDS + TENANT_KINDS
+TITLES = {"terms": "Terms & Conditions", "privacy": "Privacy Policy", "family": "Family Policies"}
 
 
 class PolicyDocument(db.Model):  # type: ignore[name-defined]
-    """One published version of a platform document. Not tenant-owned: every tenant's people
-    accept the same platform terms. The newest is the one published last, whatever its name."""
+    """One published version of a document. Platform documents (terms, privacy) have no tenant:
+    every tenant's people accept the same ones. A tenant's own (family policies) name it. The
+    newest is the one published last, whatever its name."""
 
     __tablename__ = "policy_documents"
-    __table_args__ = (UniqueConstraint("kind", "version"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "version"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     version: Mapped[str] = mapped_column(String(64), nullable=False)
     url: Mapped[str] = mapped_column(String(2000), nullable=False)

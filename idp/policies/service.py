@@ -1,15 +1,20 @@
-"""Publishing platform documents and recording who accepted which version.
+"""Publishing documents and recording who accepted which version.
 
 "Newer" means published later: version names are the publisher's labels ("2025-01", "v7") and
-are never compared as strings. A person must accept the newest version of each kind once.
+are never compared as strings. A person must accept the newest version of each kind that applies
+to them once: everyone the platform's terms and privacy policy; a tenant's own kinds (family
+policies) only those its registered audience names (`init_app`: families, above us, decide that
+primary guardians accept family policies).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from idp import clock
@@ -17,11 +22,24 @@ from idp.accounts.models import User
 from idp.audit import service as audit
 from idp.db import add_once, db
 from idp.errors import Conflict, InvalidInput
-from idp.policies.models import KINDS, PolicyAcceptance, PolicyDocument
+from idp.policies.models import KINDS, PLATFORM_KINDS, TENANT_KINDS, PolicyAcceptance, PolicyDocument
 from idp.tenancy.models import Tenant
 
 MAX_VERSION_LENGTH = 64
 MAX_URL_LENGTH = 2000
+AUDIENCE_KEY = "idp.policy_audience"
+
+Audience = Callable[[Tenant, User], tuple[str, ...]]  # the tenant kinds this person must accept
+
+
+def init_app(app: Flask, audience: Audience) -> None:
+    app.extensions[AUDIENCE_KEY] = audience
+
+
+def kinds_for(tenant: Tenant, user: User) -> tuple[str, ...]:
+    audience: Audience | None = current_app.extensions.get(AUDIENCE_KEY)
+    extra = audience(tenant, user) if audience is not None else ()
+    return PLATFORM_KINDS + tuple(kind for kind in TENANT_KINDS if kind in extra)
 
 
 class PolicyError(InvalidInput):
@@ -42,35 +60,46 @@ class Accepted:
     ip: str | None
 
 
-def publish(kind: str, version: str, url: str) -> PolicyDocument:
-    """Publish a new version (the unit of work commits): everyone is asked to accept it at next sign-in."""
+def publish(kind: str, version: str, url: str, tenant: Tenant | None = None) -> PolicyDocument:
+    """Publish a new version (the unit of work commits): everyone it applies to is asked to accept
+    it at next sign-in. Platform kinds take no tenant; a tenant's own kinds need one."""
     if kind not in KINDS:
         raise PolicyError(f"kind must be one of {', '.join(KINDS)}")
+    if kind in TENANT_KINDS and tenant is None:
+        raise PolicyError(f"{kind} policies belong to a tenant: name it with --tenant")
+    if kind in PLATFORM_KINDS and tenant is not None:
+        raise PolicyError(f"{kind} is the platform's, for every tenant: publish it without --tenant")
     version = version.strip()
     if not version or len(version) > MAX_VERSION_LENGTH or any(ch.isspace() for ch in version):
         raise PolicyError(f"a version is 1 to {MAX_VERSION_LENGTH} characters without spaces")
     parts = urlsplit(url.strip())
     if parts.scheme not in ("https", "http") or not parts.netloc or len(url) > MAX_URL_LENGTH:
         raise PolicyError("the URL must be an absolute http(s) URL")
-    if _document(kind, version) is not None:
+    if _document(kind, version, tenant) is not None:
         raise PolicyError(f"{kind} version {version} is already published")
-    document = PolicyDocument(kind=kind, version=version, url=url.strip(), published_at=clock.now())
+    document = PolicyDocument(tenant_id=tenant.id if tenant else None, kind=kind, version=version, url=url.strip(),
+                              published_at=clock.now())
     db.session.add(document)
     db.session.flush()
     return document
 
 
-def latest(kind: str) -> PolicyDocument | None:
+def latest(kind: str, tenant: Tenant | None = None) -> PolicyDocument | None:
+    """The newest version of a platform kind, or of a tenant kind at `tenant`."""
+    owner = PolicyDocument.tenant_id.is_(None) if kind in PLATFORM_KINDS else PolicyDocument.tenant_id == (
+        tenant.id if tenant is not None else None)
     return db.session.execute(
-        select(PolicyDocument).where(PolicyDocument.kind == kind)
+        select(PolicyDocument).where(PolicyDocument.kind == kind, owner)
         .order_by(PolicyDocument.published_at.desc()).limit(1)
     ).scalar_one_or_none()
 
 
-def outdated_for(tenant: Tenant, user: User) -> list[PolicyDocument]:
-    """The newest version of each kind that this person has not accepted yet."""
+def outdated_for(tenant: Tenant, user: User, kinds: tuple[str, ...] | None = None) -> list[PolicyDocument]:
+    """The newest version of each kind (that applies to this person, unless `kinds` names them)
+    that this person has not accepted yet."""
     accepted = _accepted_document_ids(tenant, user)
-    return [doc for kind in KINDS if (doc := latest(kind)) is not None and doc.id not in accepted]
+    wanted = kinds if kinds is not None else kinds_for(tenant, user)
+    return [doc for kind in wanted if (doc := latest(kind, tenant)) is not None and doc.id not in accepted]
 
 
 def accepted_versions(tenant: Tenant, user: User) -> dict[str, Accepted]:
@@ -109,9 +138,10 @@ def record_declined(tenant: Tenant, user: User, documents: list[PolicyDocument],
         audit.record(tenant, audit.TERMS_DECLINED, user_id=user.id, ip=ip, kind=doc.kind, version=doc.version)
 
 
-def _document(kind: str, version: str) -> PolicyDocument | None:
+def _document(kind: str, version: str, tenant: Tenant | None) -> PolicyDocument | None:
+    owner = PolicyDocument.tenant_id.is_(None) if tenant is None else PolicyDocument.tenant_id == tenant.id
     return db.session.execute(
-        select(PolicyDocument).where(PolicyDocument.kind == kind, PolicyDocument.version == version)
+        select(PolicyDocument).where(PolicyDocument.kind == kind, PolicyDocument.version == version, owner)
     ).scalar_one_or_none()
 
 

@@ -38,22 +38,29 @@ PATH_BY_PURPOSE = {purpose: path for path, purpose in PURPOSE_BY_PATH.items()}
 LINK_STATUS_CODES = {LinkStatus.EXPIRED: 410, LinkStatus.USED: 410, LinkStatus.INVALID: 404}
 
 
+def _pool() -> str:
+    """Customers reach "Forgot password?" from their own sign-in page (`pool=customer`)."""
+    return "customer" if request.values.get("pool") == "customer" else "staff"
+
+
 @bp.get("/forgot-password")
 def forgot_password() -> ResponseReturnValue:
-    return render_page("recovery/forgot_password.html", form={}, errors={})
+    return render_page("recovery/forgot_password.html", form={}, errors={}, pool=_pool())
 
 
 @bp.post("/forgot-password")
 def forgot_password_submit() -> ResponseReturnValue:
     email = form_value(request.form, "email", MAX_EMAIL_LENGTH + 1)
     form = {"email": email[:MAX_EMAIL_LENGTH]}
-    show_errors_on(render_page, "recovery/forgot_password.html", form=form, errors={})
+    pool = _pool()
+    show_errors_on(render_page, "recovery/forgot_password.html", form=form, errors={}, pool=pool)
     try:
         if not email:
             raise InvalidEmail("Enter the email address you sign in with.")
-        request_password_link(current_tenant(), email, request.remote_addr or "")
+        request_password_link(current_tenant(), email, request.remote_addr or "", pool=pool)
     except InvalidEmail as exc:
-        return render_page("recovery/forgot_password.html", status=400, form=form, errors={"email": str(exc)})
+        return render_page("recovery/forgot_password.html", status=400, form=form, errors={"email": str(exc)},
+                           pool=pool)
     return render_page("recovery/link_sent.html", email=form["email"], purpose=RESET_PASSWORD)
 
 

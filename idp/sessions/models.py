@@ -33,3 +33,5 @@ class BrowserSession(TenantScoped, db.Model):  # type: ignore[name-defined]
     idp: Mapped[str | None] = mapped_column(String(64))
     # The sign-in pipeline's notices page was seen in this session (shown once per sign-in).
     notices_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The family this person chose for this session (idp/families), when they belong to several.
+    family_id: Mapped[str | None] = mapped_column(String(32))

@@ -12,7 +12,7 @@ from flask import Flask
 
 from idp.mail.sender import send_pending
 
-LINK = re.compile(r"https?://\S+/(?:reset-password|set-password|verify-email)/[A-Za-z0-9_-]+")
+LINK = re.compile(r"https?://\S+/(?:reset-password|set-password|verify-email|family/invitation)/[A-Za-z0-9_-]+")
 
 
 SMTP_MAILBOX = "tests.smtp_mailbox"
