@@ -155,7 +155,8 @@ def test_a_secondary_member_cannot_invite(app: Flask) -> None:
     page = bea_browser.get("/a/acme/account/family")
     assert page.status_code == 200 and "Send invitation" not in page.get_data(as_text=True)
     token = csrf_from(bea_browser.get("/a/acme/logout").get_data(as_text=True))  # any page's form token
-    refused = bea_browser.post("/a/acme/account/family/invitations", data={"csrf_token": token, "email": "x@example.com"})
+    refused = bea_browser.post("/a/acme/account/family/invitations",
+                               data={"csrf_token": token, "email": "x@example.com"})
     assert refused.status_code == 403
     assert mails("family_invitation") and all(m.to_address == "bea@example.com" for m in mails("family_invitation"))
 
@@ -366,7 +367,7 @@ def test_the_family_page_needs_a_signed_in_customer(app: Flask) -> None:
 
 
 def test_the_family_page_on_the_host_form(app: Flask) -> None:
-    w = world(app)
+    world(app)
     browser = app.test_client()
     host = "http://acme.localhost"
     sign_in(browser, prefix="", base_url=host, email="ana@example.com", extra_form={"pool": "customer"})
