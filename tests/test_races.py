@@ -223,3 +223,23 @@ def test_a_password_sign_in_at_once_is_not_a_5xx(app: Flask, client: FlaskClient
     form = {"csrf_token": csrf_from(page.get_data(as_text=True)), "email": "coach@example.com", "password": PASSWORD}
     responses = at_once(app, lambda c: c.post("/a/acme/login", data=form), n=4, browser=client)
     assert statuses(responses) == Counter({303: 4})
+
+
+@pytest.mark.usefixtures("smtp_mailbox")
+def test_accepting_one_family_invitation_at_once_makes_one_account_and_one_member(app: Flask) -> None:
+    from idp.families.models import FamilyMember
+    from tests.families.support import invitation_link, invite, sign_in_to_portal, world
+
+    w = world(app)
+    primary = app.test_client()
+    sign_in_to_portal(primary, w.portal, w.primary.email)
+    invite(primary, "bea@example.com")
+    link = invitation_link(app, "bea@example.com")
+    fresh = app.test_client()
+    token = csrf_from(fresh.get(link).get_data(as_text=True))
+    form = {"csrf_token": token, "password": "plum orchard lantern", "confirm_password": "plum orchard lantern"}
+    responses = at_once(app, lambda c: c.post(link, data=form), browser=fresh)
+    assert statuses(responses)[200] == 1, statuses(responses)
+    assert db.session.execute(select(func.count()).select_from(User).where(User.email == "bea@example.com")
+                              ).scalar_one() == 1
+    assert db.session.execute(select(func.count()).select_from(FamilyMember)).scalar_one() == 1

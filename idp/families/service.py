@@ -385,12 +385,13 @@ def accept_as(tenant: Tenant, token: str, user: User) -> Family:
     assert check.invitation is not None and check.family is not None
     if user.pool != "customer" or user.email_normalized != check.invitation.email_normalized:
         raise WrongAccount()
-    _join(tenant, check, user)
+    _join(tenant, check, user, spent=False)
     return check.family
 
 
 def accept_with_new_account(tenant: Tenant, token: str, *, name: str | None, password: str, confirm: str) -> User:
-    """Create the invited person's customer account (the link verifies the address) and join."""
+    """Create the invited person's customer account (the link verifies the address) and join.
+    The invitation is spent first, so of two clicks at once only one creates the account."""
     check = _pending(tenant, token)
     assert check.invitation is not None
     if check.existing is not None:
@@ -398,6 +399,7 @@ def accept_with_new_account(tenant: Tenant, token: str, *, name: str | None, pas
     check_password_strength(password, check.invitation.email)
     if password != confirm:
         raise FamilyError("The two passwords do not match.")
+    _spend(check.invitation)
     user = create_user(tenant, email=check.invitation.email, password=password, name=name or None, pool="customer",
                        email_verified=True)
     _join(tenant, check, user)
@@ -411,24 +413,32 @@ def _pending(tenant: Tenant, token: str) -> InvitationCheck:
     return check
 
 
-def _join(tenant: Tenant, check: InvitationCheck, user: User) -> None:
-    invitation, family = check.invitation, check.family
-    assert invitation is not None and family is not None
-    if family.primary_user_id == user.id:
-        raise FamilyError("You are this family's primary guardian already.")
+def _spend(invitation: FamilyInvitation) -> None:
+    """Mark the invitation accepted unless it no longer is pending: of concurrent uses one wins."""
     now = clock.now()
     spent = db.session.execute(
         update(FamilyInvitation).where(
             FamilyInvitation.id == invitation.id, FamilyInvitation.accepted_at.is_(None),
             FamilyInvitation.cancelled_at.is_(None), FamilyInvitation.expires_at > now,
-        ).values(accepted_at=now, accepted_by=user.id).execution_options(synchronize_session=False)
+        ).values(accepted_at=now).execution_options(synchronize_session=False)
     )
     if int(spent.rowcount) != 1:  # type: ignore[attr-defined]
         raise InvitationUnusable("accepted")  # a concurrent click, or the primary cancelled it just now
+
+
+def _join(tenant: Tenant, check: InvitationCheck, user: User, *, spent: bool = True) -> None:
+    invitation, family = check.invitation, check.family
+    assert invitation is not None and family is not None
+    if family.primary_user_id == user.id:
+        raise FamilyError("You are this family's primary guardian already.")
     if invitation.access not in ACCESS_LEVELS:
         raise FamilyError("This invitation grants an access level that no longer exists.")
+    if not spent:
+        _spend(invitation)
+    db.session.execute(update(FamilyInvitation).where(FamilyInvitation.id == invitation.id)
+                       .values(accepted_by=user.id).execution_options(synchronize_session=False))
     add_once(FamilyMember(tenant_id=tenant.id, family_id=family.id, user_id=user.id, access=invitation.access,
-                          added_at=now))
+                          added_at=clock.now()))
     user.email_verified = True  # the link was read at this address
     audit.record(tenant, JOINED, user_id=user.id, family=family.id, invitation=invitation.id, access=invitation.access)
 
