@@ -110,7 +110,8 @@ def test_changing_the_primary_ends_all_secondary_access_and_invitations(app: Fla
                                      headers=bearer(staff_token(app, w.tenant)))
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert body["primary"]["email"] == "dan@example.com" and [m["email"] for m in body["members"]] == ["dan@example.com"]
+    assert body["primary"]["email"] == "dan@example.com"
+    assert [m["email"] for m in body["members"]] == ["dan@example.com"]
     assert db.session.execute(select(FamilyInvitation).where(FamilyInvitation.email == "cy@example.com")
                               ).scalar_one().cancelled_at is not None
     assert [m.to_address for m in mails("family_access_ended")] == ["bea@example.com"]
