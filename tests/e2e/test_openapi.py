@@ -20,7 +20,8 @@ from tests.e2e.support import IdpServer
 pytestmark = pytest.mark.e2e
 
 ACCOUNT = "e2e-openapi"
-SCOPES = "users:read users:write business:read business:write connections:read connections:write audit:read families:read families:write"
+SCOPES = ("users:read users:write business:read business:write connections:read connections:write audit:read "
+          "families:read families:write")
 SECRET = "openapi-test-client-secret-0123456789"
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))
 TENANT = f"""
