@@ -7,7 +7,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install xmlsec browser upstream loadbalancer bench loadtest clean
+.PHONY: run test lint install xmlsec browser upstream loadbalancer peer bench loadtest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,14 @@ $(UPSTREAM)/node_modules/.installed: $(UPSTREAM)/package.json $(UPSTREAM)/packag
 	touch $@
 
 upstream: $(UPSTREAM)/node_modules/.installed
+
+# The benchmark's reference peer (node-oidc-provider from npm, pinned by its lock file): bench/peer_compare.py.
+PEER := bench/peer
+$(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json $(UPSTREAM)/node_modules/.installed
+	npm ci --prefix $(PEER) --no-audit --no-fund --loglevel=error
+	touch $@
+
+peer: $(PEER)/node_modules/.installed
 
 # PostgreSQL runs when a server answers on 127.0.0.1:5432; under CI it must.
 test: $(STAMP) xmlsec browser upstream loadbalancer lint

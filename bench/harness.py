@@ -63,10 +63,22 @@ def make_backend(name: str, workdir: Path, pg_url: str) -> Backend:
         raise BenchError(f"unknown backend {name!r}")
     import psycopg
 
+    _create_database_if_missing(pg_url)
     with psycopg.connect(libpq_url(pg_url), autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
         conn.execute("CREATE SCHEMA public")
     return Backend(name, pg_url, workdir)
+
+
+def _create_database_if_missing(pg_url: str) -> None:
+    """The benchmark's own database is made on first use (through the server's `postgres` database)."""
+    import psycopg
+    from psycopg import sql
+
+    server, _, name = libpq_url(pg_url).split("?")[0].rpartition("/")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def libpq_url(url: str) -> str:
