@@ -16,7 +16,8 @@ from tests.oauth.helpers import make_rp
 
 
 def test_the_documented_order(app: Flask) -> None:
-    assert [step.name for step in interactions.registered_steps()] == ["second-factor", "policies", "notices"]
+    assert [step.name for step in interactions.registered_steps()] == [
+        "second-factor", "policies", "adult", "family", "family-blocked", "notices"]
 
 
 def test_every_step_in_order_then_the_code(app: Flask, client: FlaskClient) -> None:

@@ -159,6 +159,9 @@ EXEMPT = {
     "oauth.introspect", "oauth.register_client_endpoint", "oauth.manage_client",
     "api.send_password_reset", "api.create_person", "api.update_person", "api.remove_second_factor", "api.put_business",
     "api.put_location", "api.create_connection", "api.delete_connection",
+    # families: staff (client_credentials) and the guardian's own access token, both bearer-authenticated
+    "api.revoke_member", "api.set_primary", "api.my_invitation", "api.my_invitation_cancelled",
+    "api.my_member_removed",
     "federation.saml_acs",  # the IdP's auto-posted form: cross-site by nature, bound by RelayState to the trip
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
