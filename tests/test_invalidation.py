@@ -69,3 +69,34 @@ def test_a_committed_change_reaches_a_listener_and_a_rolled_back_one_does_not(ap
         from idp.signing import service
 
         service.init_app(app, app.extensions[service.KEY_GENERATOR])  # the real "keys" forgetter again
+
+
+def test_a_client_changed_elsewhere_is_forgotten_here(app: Flask, database: str, database_url: str) -> None:
+    """Another process (here: this one's unit of work, heard back through PostgreSQL) edits a
+    client: the listener forgets this process's copy, so the next lookup reads the new row."""
+    from idp.oauth.clients import EXTENSION as CLIENTS
+    from idp.oauth.clients import find_client
+    from idp.oauth.models import Client
+    from tests.oauth.helpers import make_rp
+
+    tenant = make_tenant()
+    rp = make_rp(tenant)
+    with app.test_request_context():
+        assert find_client(tenant, rp.client_id) is not None
+    key = (tenant.id, rp.client_id)
+    assert app.extensions[CLIENTS].get(key, clock.now()) is not None
+    invalidation.dispatch(app, f"client:{tenant.id}|{rp.client_id}")
+    assert app.extensions[CLIENTS].get(key, clock.now()) is None
+    if database != "postgresql":
+        return
+    with app.test_request_context():
+        find_client(tenant, rp.client_id)
+    listener = invalidation.start_listener(app, database_url)
+    assert listener is not None and listener.listening.wait(5)
+    try:
+        with unit_of_work():
+            row = db.session.query(Client).filter_by(client_id=rp.client_id).one()
+            row.client_metadata = {**row.client_metadata, "client_name": "Renamed"}
+        assert wait_until(lambda: app.extensions[CLIENTS].get(key, clock.now()) is None)
+    finally:
+        listener.stop()

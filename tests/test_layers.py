@@ -17,7 +17,7 @@ from idp.config import PROJECT_ROOT
 
 LAYERS: list[set[str]] = [
     {"errors", "text"},
-    {"clock", "smtp_url"},
+    {"clock", "smtp_url", "caches"},
     {"config"},
     {"crypto", "db", "logs", "metrics"},
     {"unit_of_work", "readiness"},

@@ -1,13 +1,25 @@
-"""Registering and finding clients; every look-up takes the tenant."""
+"""Registering and finding clients; every look-up takes the tenant.
+
+Every token request starts with its client, and a client changes only when an operator or its
+registration access token edits it, so each process keeps the column values of the clients it
+served for CLIENT_CACHE_SECONDS (bounded in number), the way tenants are kept
+(docs/decisions/client-cache.md): a change flushed in this process forgets the client at once,
+one made elsewhere is announced over PostgreSQL NOTIFY at its commit (idp/invalidation.py), and an
+unknown client id is never cached. With the tenant and the signing keys cached too, a
+client_credentials grant needs no database round trip at all.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session
 
-from idp import clock
+from idp import clock, invalidation
+from idp.caches import ExpiringCache
 from idp.crypto import constant_time_equals, keyring, random_token
 from idp.db import columns_of, db, execute_core, loaded_instance
 from idp.oauth.client_metadata import validate_metadata
@@ -15,6 +27,10 @@ from idp.oauth.models import Client
 from idp.tenancy.models import Tenant
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+CLIENT_CACHE_SECONDS = 5
+MAX_CLIENTS = 50_000  # per process
+EXTENSION = "idp.client_cache"
+ClientCache = ExpiringCache[tuple[str, str], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -63,12 +79,48 @@ _CLIENT_OF_TENANT = select(*_CLIENT.columns).where(Client.tenant_id == bindparam
                                                    Client.client_id == bindparam("client_id"))
 
 
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = ClientCache(CLIENT_CACHE_SECONDS, MAX_CLIENTS)
+    invalidation.on("client", _forget_announced)
+
+
 def find_client(tenant: Tenant, client_id: str) -> Client | None:
     if not client_id or len(client_id) > 64:
         return None
-    row = execute_core(_CLIENT_OF_TENANT, {"tenant_id": tenant.id, "client_id": client_id}).first()
-    values = _CLIENT.values(row) if row is not None else None
-    return loaded_instance(Client, values) if values is not None else None
+    cache: ClientCache | None = current_app.extensions.get(EXTENSION)
+    key, now = (tenant.id, client_id), clock.now()
+    values = cache.get(key, now) if cache is not None else None
+    if values is None:
+        row = execute_core(_CLIENT_OF_TENANT, {"tenant_id": tenant.id, "client_id": client_id}).first()
+        values = _CLIENT.values(row) if row is not None else None
+        if values is None:
+            return None
+        if cache is not None:
+            cache.put(key, values, now)
+    return loaded_instance(Client, values)  # this request's own instance, attached without a query
+
+
+def forget_client(session: Session, client: Client) -> None:
+    """This client changed (or is gone): every process forgets it, this one now, the others at commit."""
+    if has_app_context():
+        cache: ClientCache | None = current_app.extensions.get(EXTENSION)
+        if cache is not None:
+            cache.forget((client.tenant_id, client.client_id))
+    invalidation.announce(session, "client", f"{client.tenant_id}|{client.client_id}")
+
+
+def _forget_announced(app: Flask, key: str) -> None:
+    tenant_id, _, client_id = key.partition("|")
+    cache: ClientCache | None = app.extensions.get(EXTENSION)
+    if cache is not None:
+        cache.forget((tenant_id, client_id))
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_clients(session: Session, flush_context: Any) -> None:
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, Client):
+            forget_client(session, obj)
 
 
 def check_client_secret(client: Client, secret: str) -> bool:

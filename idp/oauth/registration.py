@@ -18,7 +18,7 @@ from idp import clock
 from idp.crypto import constant_time_equals, keyring, random_token
 from idp.db import db
 from idp.oauth.client_metadata import validate_metadata
-from idp.oauth.clients import SECRET_METHODS, RegisteredClient, find_client, register_client
+from idp.oauth.clients import SECRET_METHODS, RegisteredClient, find_client, forget_client, register_client
 from idp.oauth.models import Client, InitialAccessToken
 from idp.tenancy.models import Tenant
 
@@ -83,6 +83,7 @@ def delete(client: Client) -> bool:
     """RFC 7592 §2.3; its grants and codes go with it (ON DELETE CASCADE). False when another
     request deleted it first: the registration access token died with it."""
     deleted = db.session.execute(sa_delete(Client).where(Client.tenant_id == client.tenant_id, Client.id == client.id))
+    forget_client(db.session(), client)
     return int(deleted.rowcount) == 1  # type: ignore[attr-defined]
 
 

@@ -19,6 +19,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from flask import Flask, current_app
 from flask import request as flask_request
 
+from idp.oauth import clients
 from idp.oauth.client_auth import PrivateKeyJWT, client_secret_basic
 from idp.oauth.client_credentials_grant import ClientCredentialsGrant
 from idp.oauth.clients import find_client
@@ -61,6 +62,7 @@ class Server(AuthorizationServer):
 def create_server(app: Flask) -> Server:
     server = Server()
     server.init_app(app)
+    clients.init_app(app)
     server.register_client_auth_method("client_secret_basic", client_secret_basic)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
     server.register_grant(AuthorizationCodeGrant, [StrictCodeChallenge(required=True), OpenIDTokens(),

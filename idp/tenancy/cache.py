@@ -18,8 +18,7 @@ into another's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
@@ -27,35 +26,23 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from idp import clock, invalidation
+from idp.caches import ExpiringCache
 from idp.db import loaded_instance
 from idp.tenancy.models import Tenant
 from idp.tenancy.service import find_tenant
 
 TENANT_CACHE_SECONDS = 5
+MAX_TENANTS = 20_000  # per process: a row's values are about a kilobyte
 EXTENSION = "idp.tenant_cache"
 _COLUMNS = tuple(attr.key for attr in Tenant.__mapper__.column_attrs)
 
 
-@dataclass(frozen=True)
-class _Entry:
-    values: dict[str, Any]
-    fresh_until: datetime
-
-
-class TenantCache:
+class TenantCache(ExpiringCache[str, dict[str, Any]]):
     def __init__(self) -> None:
-        self._entries: dict[str, _Entry] = {}
+        super().__init__(TENANT_CACHE_SECONDS, MAX_TENANTS)
 
-    def get(self, account: str, now: datetime) -> dict[str, Any] | None:
-        entry = self._entries.get(account)
-        return entry.values if entry is not None and now < entry.fresh_until else None
-
-    def put(self, tenant: Tenant, now: datetime) -> None:
-        values = {key: getattr(tenant, key) for key in _COLUMNS}
-        self._entries[tenant.account] = _Entry(values, now + timedelta(seconds=TENANT_CACHE_SECONDS))
-
-    def forget(self, account: str) -> None:
-        self._entries.pop(account, None)
+    def put_tenant(self, tenant: Tenant, now: datetime) -> None:
+        self.put(tenant.account, {key: getattr(tenant, key) for key in _COLUMNS}, now)
 
 
 def init_app(app: Flask) -> None:
@@ -77,7 +64,7 @@ def cached_tenant(account: str) -> Tenant | None:
     if values is None:
         tenant = find_tenant(account)
         if tenant is not None:
-            cache.put(tenant, now)
+            cache.put_tenant(tenant, now)
         return tenant
     return loaded_instance(Tenant, values)  # attached without a query, as if just loaded
 

@@ -278,11 +278,11 @@ def test_a_spent_refresh_token_brings_its_grant_and_the_whole_person(app: Flask,
     db.session.rollback()
 
 
-def test_a_refresh_is_one_statement_after_the_clients_on_postgresql(app: Flask, client: FlaskClient, rp: RP,
-                                                                   tmp_path: Any) -> None:
+def test_a_refresh_is_one_statement_on_postgresql(app: Flask, client: FlaskClient, rp: RP, tmp_path: Any) -> None:
     """Spend, rotate and load the grant with its person: one statement on PostgreSQL (data-modifying
     CTEs), read from libpq's own trace of what went over the wire; SQLite, which has no such CTEs,
-    takes three statements in the same transaction."""
+    takes three statements in the same transaction. The client comes from this process's cache
+    (the code exchange just loaded it)."""
     from psycopg import pq
 
     from idp.db import db
@@ -295,7 +295,7 @@ def test_a_refresh_is_one_statement_after_the_clients_on_postgresql(app: Flask, 
             assert _refresh(back_end, rp, first["refresh_token"]).status_code == 200
         shapes = [(s.split(" ")[0], s.split(" FROM ")[1].split(" ")[0] if s.startswith("SELECT") else "")
                   for s in statements]
-        assert shapes == [("SELECT", "CLIENTS"), ("UPDATE", ""), ("SELECT", "GRANTS"), ("INSERT", "")], statements
+        assert shapes == [("UPDATE", ""), ("SELECT", "GRANTS"), ("INSERT", "")], statements
         return
     db.session.remove()
     db.engine.dispose()  # the pool's only connection is the one traced here, and the request's
@@ -318,9 +318,9 @@ def test_a_refresh_is_one_statement_after_the_clients_on_postgresql(app: Flask, 
     sent = [message.split("\t") for message in messages if message.startswith("F\t")]
     simple = [fields[3].strip() for fields in sent if fields[2] == "Query"]
     parsed = [" ".join(fields[3].split('"')[3].split()) for fields in sent if fields[2] == "Parse"]
-    assert simple == ['"BEGIN"', '"COMMIT"'] and sum(fields[2] == "Execute" for fields in sent) == 2, sent
-    assert "FROM clients" in parsed[0] and parsed[1].startswith("WITH spent AS (UPDATE refresh_tokens SET spent_at=$1")
-    assert "INSERT INTO refresh_tokens" in parsed[1] and "LEFT OUTER JOIN users" in parsed[1]
+    assert simple == ['"BEGIN"', '"COMMIT"'] and sum(fields[2] == "Execute" for fields in sent) == 1, sent
+    assert parsed[-1].startswith("WITH spent AS (UPDATE refresh_tokens SET spent_at=$1")
+    assert "INSERT INTO refresh_tokens" in parsed[-1] and "LEFT OUTER JOIN users" in parsed[-1]
 
 
 def test_two_concurrent_refreshes_of_one_token_exactly_one_wins(app: Flask, client: FlaskClient, rp: RP) -> None:
@@ -537,3 +537,32 @@ def test_a_password_reset_revokes_refresh_tokens_and_tells_relying_parties(app: 
     assert _userinfo(client, rp, second["access_token"]) == 401
     queued = db.session.execute(select(LogoutDelivery)).scalars().all()
     assert [d.uri for d in queued] == ["http://127.0.0.1:9/logout"]
+
+
+def test_a_client_credentials_grant_needs_no_database_once_warm(app: Flask) -> None:
+    """Tenant, client and signing keys come from the process's caches: no statement at all."""
+    from tests.helpers import statements_run
+    from tests.oauth.helpers import client_credentials_token
+
+    tenant = make_tenant("svc")
+    service = make_rp(tenant, grant_types=["client_credentials"], scope="users:read")
+    client_credentials_token(app.test_client(), service, "users:read")
+    with statements_run() as statements:
+        client_credentials_token(app.test_client(), service, "users:read")
+    assert statements == []
+
+
+def test_a_deleted_or_rotated_client_is_refused_at_once(app: Flask) -> None:
+    """The cache never outlives a change made in this process (other processes hear it by NOTIFY)."""
+    from idp.oauth.models import Client
+    from tests.oauth.helpers import client_credentials_token
+
+    tenant = make_tenant("svc")
+    service = make_rp(tenant, grant_types=["client_credentials"], scope="users:read")
+    client_credentials_token(app.test_client(), service, "users:read")
+    row = db.session.query(Client).filter_by(client_id=service.client_id).one()
+    row.client_secret_hash = "0" * 64  # the operator rotated the secret
+    db.session.commit()
+    refused = app.test_client().post("/a/svc/token", headers=service.basic,
+                                     data={"grant_type": "client_credentials", "scope": "users:read"})
+    assert refused.status_code == 401
