@@ -16,6 +16,7 @@ import atexit
 import logging
 import multiprocessing.util
 import os
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -87,7 +88,7 @@ class AccessLog:
         printable_path = _printable(path)
         access_log.log(
             level, '%s - - %s "%s %s %s" %s %s %.1fms "%s"',
-            environ.get("REMOTE_ADDR", "-"), time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
+            environ.get("REMOTE_ADDR", "-"), _timestamp(),
             method, printable_path, environ.get("SERVER_PROTOCOL", "-"),
             status, length, duration, _printable(agent),
             extra={"request_id": environ.get(ENVIRON_KEY, "-"), "tenant": environ.get("idp.tenant"),
@@ -97,10 +98,28 @@ class AccessLog:
         )
 
 
+_SAFE = "/:@!$&'()*+,;=-._~%?"
+_ALREADY_PRINTABLE = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%?]*")
+
+
 def _printable(text: str) -> str:
     """`text` with every control character, space and quote percent-encoded (WSGI strings are
-    latin-1 decoded bytes, so this gives back the bytes as received, escaped)."""
-    return quote(text, safe="/:@!$&'()*+,;=-._~%?", encoding="latin-1", errors="backslashreplace")
+    latin-1 decoded bytes, so this gives back the bytes as received, escaped). Most paths have
+    nothing to encode: those are checked, not rebuilt."""
+    if _ALREADY_PRINTABLE.fullmatch(text):
+        return text
+    return quote(text, safe=_SAFE, encoding="latin-1", errors="backslashreplace")
+
+
+_STAMP: list[Any] = [0, ""]
+
+
+def _timestamp() -> str:
+    """The access line's time, formatted once per second (one process, one request thread)."""
+    now = int(time.time())
+    if _STAMP[0] != now:
+        _STAMP[:] = [now, time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(now))]
+    return str(_STAMP[1])
 
 
 def worker_app() -> Any:
