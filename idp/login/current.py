@@ -62,8 +62,12 @@ def login_hint_for(request_id: str | None, max_length: int) -> str:
 
 
 def continue_url(request_id: str | None) -> str:
-    """Back to the pipeline, which decides what comes next (never the step's own say-so)."""
-    return url_for("login.continue_sign_in", request=request_id) if request_id else url_for("login.continue_sign_in")
+    """Back to the pipeline, which decides what comes next (never the step's own say-so). With an
+    app waiting, straight to its authorization request, which asks the pipeline itself before it
+    issues a code (one redirect, one request, fewer than through /continue)."""
+    if request_id:
+        return url_for("oauth.continue_authorization", request_id=request_id)
+    return url_for("login.continue_sign_in")
 
 
 def sign_in_url(request_id: str | None, pool: str = "staff") -> str:
