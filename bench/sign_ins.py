@@ -19,9 +19,11 @@ import base64
 import hashlib
 import json
 import secrets
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench import harness
@@ -77,6 +79,16 @@ def argon2_verifies_per_core_second(seconds: float = 3.0) -> float:
     return done / (time.process_time() - start)
 
 
+def _profile(pid: int, seconds: int, tmp: Path) -> None:
+    """py-spy samples one worker while the people sign in (`--profile`): where a sign-in's time goes."""
+    from bench.profile_live import summary
+
+    samples = tmp / "samples.txt"
+    subprocess.run([str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid), "-d", str(seconds),  # noqa: S603
+                    "-r", "250", "-f", "raw", "-o", str(samples), "--nonblocking"], check=True, capture_output=True)
+    print(summary(samples.read_text(), 45))
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     with harness.workdir() as tmp:
         backend = harness.make_backend("postgresql", tmp, args.pg_url)
@@ -112,6 +124,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             threads = [threading.Thread(target=person, args=(i,)) for i in range(args.users)]
             for thread in threads:
                 thread.start()
+            if args.profile:
+                _profile(server.worker_pids()[0], max(args.seconds - 4, 1), tmp)
             for thread in threads:
                 thread.join()
             elapsed = time.monotonic() - started
@@ -141,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pg-url", default=harness.DEFAULT_PG_URL)
+    parser.add_argument("--profile", action="store_true", help="py-spy one worker meanwhile and print where time goes")
     args = parser.parse_args(argv)
     try:
         result = run(args)
