@@ -90,14 +90,18 @@ loadtest: $(STAMP)
 	for scenario in steady postgres-restart kill-worker smtp-stop; do \
 	  $(BIN)/python -m bench.load --scenario $$scenario --users 50 --seconds 60 || exit 1; done
 
-# Token-endpoint benchmark (bench/README.md); wrk is the load generator. BENCH_ARGS, e.g.
-# "--backends postgresql --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/portcullis_bench".
-bench: $(STAMP)
+# The benchmarks (bench/README.md), each printing its goal beside its figure: client_credentials
+# against node-oidc-provider per core; password sign-ins against argon2id; the token endpoint
+# (refresh per core on PostgreSQL) at 1 and 2 workers on both databases. wrk is the load
+# generator. BENCH_ARGS go to bench.token_endpoint, e.g. "--backends postgresql".
+bench: $(STAMP) peer
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "installing Debian's wrk, the benchmark's load generator"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } \
 	  || { echo "ERROR: could not install wrk; the benchmark cannot run" >&2; exit 1; }; }
 	@test -x $(BIN)/py-spy || $(BIN)/pip install --quiet 'py-spy>=0.4'  # for bench.profile_live
+	$(BIN)/python -m bench.peer_compare
+	$(BIN)/python -m bench.sign_ins
 	$(BIN)/python -m bench.token_endpoint $(BENCH_ARGS)
 
 clean:
