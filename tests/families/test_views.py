@@ -387,3 +387,13 @@ def test_an_invitation_link_of_one_tenant_is_nothing_at_another(app: Flask) -> N
     invite(client, "bea@example.com")
     link = invitation_link(app, "bea@example.com")
     assert app.test_client().get(link.replace("/a/acme/", "/a/beta/")).status_code == 404
+
+
+def test_a_new_sign_in_preselects_the_family_chosen_last_time(app: Flask) -> None:
+    w, lees = two_families(app)
+    first = sign_in_to_portal(app.test_client(), w.portal, "bea@example.com", NEW_PASSWORD)
+    id_claims(first, choose(first, confirm_adult(first, first.last), lees.id))
+    later = sign_in_to_portal(app.test_client(), w.portal, "bea@example.com", NEW_PASSWORD)  # another device
+    html = later.last.get_data(as_text=True)
+    assert path_of(later.last) == "/a/acme/family/choose", "each new sign-in asks again"
+    assert f'value="{lees.id}" checked' in html and f'value="{w.family.id}" checked' not in html
