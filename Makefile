@@ -92,8 +92,10 @@ loadtest: $(STAMP)
 
 # The benchmarks (bench/README.md), each printing its goal beside its figure: client_credentials
 # against node-oidc-provider per core; password sign-ins against argon2id; the token endpoint
-# (refresh per core on PostgreSQL) at 1 and 2 workers on both databases. wrk is the load
-# generator. BENCH_ARGS go to bench.token_endpoint, e.g. "--backends postgresql".
+# (refresh per core on PostgreSQL) at 1 and 2 workers on both databases; 10 to 10,000 tenants. wrk is the load
+# generator. BENCH_ARGS go to bench.token_endpoint, e.g. "--backends postgresql"; BENCH_TENANTS
+# are the tenant counts of bench.tenants (10,000 takes about a quarter of an hour to provision).
+BENCH_TENANTS ?= 10,1000,10000
 bench: $(STAMP) peer
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "installing Debian's wrk, the benchmark's load generator"; \
@@ -103,6 +105,7 @@ bench: $(STAMP) peer
 	$(BIN)/python -m bench.peer_compare
 	$(BIN)/python -m bench.sign_ins
 	$(BIN)/python -m bench.token_endpoint $(BENCH_ARGS)
+	$(BIN)/python -m bench.tenants --counts $(BENCH_TENANTS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import harness
 from bench.harness import BenchError
-from bench.token_endpoint import _wrk
+from bench.token_endpoint import WRK_DONE, _wrk
 
 GOAL = 0.10  # throughput and p99 at the largest count within 10 % of the smallest
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(b"bench-verifier" * 4).digest()).rstrip(b"=").decode()
@@ -44,22 +44,7 @@ end
 function response(status, headers, body)
   if status == {expect} then ok = ok + 1 else bad = bad + 1 last_bad = status .. " " .. string.sub(body, 1, 200) end
 end
-function done(summary, latency, requests)
-  local ok, bad, sample = 0, 0, ""
-  for _, thread in ipairs(threads) do
-    ok = ok + thread:get("ok") bad = bad + thread:get("bad")
-    if thread:get("last_bad") ~= "" then sample = thread:get("last_bad") end
-  end
-  local e = summary.errors
-  io.write(string.format(
-    "BENCH_JSON {{\"requests\":%d,\"duration_us\":%d,\"ok\":%d,\"bad\":%d,\"connect_errors\":%d," ..
-    "\"read_errors\":%d,\"write_errors\":%d,\"status_errors\":%d,\"timeouts\":%d," ..
-    "\"p50_us\":%d,\"p90_us\":%d,\"p99_us\":%d,\"max_us\":%d,\"mean_us\":%.1f}}\n",
-    summary.requests, summary.duration, ok, bad, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
-  if sample ~= "" then io.write("BENCH_BAD " .. sample .. "\n") end
-end
-"""
+""" + WRK_DONE
 
 SCENARIOS = {
     "discovery": ('return wrk.format("GET", "/a/" .. accounts[i] .. "/.well-known/openid-configuration")', 200),

@@ -47,21 +47,7 @@ from bench.harness import ACCOUNT, BenchError
 
 TARGET_PER_CORE = 480  # grants/s per CPU core on PostgreSQL, both grants (issue 3)
 
-WRK_COMMON = r"""
-wrk.method = "POST"
-wrk.path = "/a/{account}/token"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "{authorization}"
-local threads = {{}}
-function setup(thread)
-  table.insert(threads, thread)
-  {setup}
-end
-function init(args)
-  ok = 0
-  bad = 0
-  last_bad = ""
-end
+WRK_DONE = r"""
 function done(summary, latency, requests)
   local ok, bad, sample = 0, 0, ""
   for _, thread in ipairs(threads) do
@@ -78,7 +64,24 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
   if sample ~= "" then io.write("BENCH_BAD " .. sample .. "\n") end
 end
-"""
+"""  # every script's summary: one BENCH_JSON line wrk prints at the end
+
+WRK_COMMON = r"""
+wrk.method = "POST"
+wrk.path = "/a/{account}/token"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "{authorization}"
+local threads = {{}}
+function setup(thread)
+  table.insert(threads, thread)
+  {setup}
+end
+function init(args)
+  ok = 0
+  bad = 0
+  last_bad = ""
+end
+""" + WRK_DONE
 
 CLIENT_CREDENTIALS_LUA = WRK_COMMON + r"""
 wrk.body = "grant_type=client_credentials&scope=users%3Awrite"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 LOG_TAIL_CHARS = 20_000
 
@@ -80,3 +85,28 @@ class IdpServer:
         except OSError as exc:
             return f"(no server log: {exc})"
         return text[-LOG_TAIL_CHARS:]
+
+
+@contextmanager
+def app_page(name: str) -> Iterator[str]:
+    """A relying party's redirect URI as a real page (the browser really lands there, on a heading
+    "Back at the NAME"), on a free loopback port; yields its callback URL."""
+    body = f"<!doctype html><title>{name}</title><h1>Back at the {name}</h1>".encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/callback"
+    finally:
+        server.shutdown()

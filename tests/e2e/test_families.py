@@ -10,13 +10,11 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -28,7 +26,7 @@ from joserfc.jwk import KeySet
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import _free_port, _idp, _server_env, delete_tenants, serving
-from tests.e2e.support import IdpServer
+from tests.e2e.support import IdpServer, app_page
 
 pytestmark = pytest.mark.e2e
 
@@ -55,21 +53,6 @@ password = "{PASSWORD}"
 verified = true
 pool = "customer"
 """
-
-
-class _Portal(BaseHTTPRequestHandler):
-    """The Customer Portal's redirect URI: a real page the browser lands on."""
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b"<!doctype html><title>Customer Portal</title><h1>Back at the Customer Portal</h1>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        return
 
 
 @dataclass(frozen=True)
@@ -99,20 +82,17 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         created = json.loads(_idp(env, "family", "create", "--tenant", ACCOUNT, "--name", name, "--primary", primary,
                                   "--json"))
         families[name] = created["id"]
-    portal = ThreadingHTTPServer(("127.0.0.1", 0), _Portal)
-    threading.Thread(target=portal.serve_forever, daemon=True).start()
-    callback = f"http://127.0.0.1:{portal.server_address[1]}/callback"
-    client = json.loads(_idp(
-        env, "client", "create", "--tenant", ACCOUNT, "--name", "Customer Portal", "--redirect-uri", callback,
-        "--grant-type", "authorization_code", "--grant-type", "refresh_token", "--first-party", "--pool", "customer",
-        "--scope", "openid profile email family", "--json",
-    ))
-    try:
-        with serving(env, server):
-            yield Live(server, client["client_id"], client["client_secret"], callback, families)
-    finally:
-        portal.shutdown()
-        delete_tenants(database_url, (ACCOUNT,))
+    with app_page("Customer Portal") as callback:
+        client = json.loads(_idp(
+            env, "client", "create", "--tenant", ACCOUNT, "--name", "Customer Portal", "--redirect-uri", callback,
+            "--grant-type", "authorization_code", "--grant-type", "refresh_token", "--first-party", "--pool",
+            "customer", "--scope", "openid profile email family", "--json",
+        ))
+        try:
+            with serving(env, server):
+                yield Live(server, client["client_id"], client["client_secret"], callback, families)
+        finally:
+            delete_tenants(database_url, (ACCOUNT,))
 
 
 @pytest.fixture(autouse=True)

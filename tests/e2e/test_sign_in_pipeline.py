@@ -13,10 +13,8 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -30,7 +28,7 @@ from sqlalchemy import create_engine, delete
 
 from idp.policies.models import PolicyDocument
 from tests.e2e.conftest import _free_port, _idp, _server_env, delete_tenants, serving
-from tests.e2e.support import IdpServer
+from tests.e2e.support import IdpServer, app_page
 
 pytestmark = pytest.mark.e2e
 
@@ -62,21 +60,6 @@ pool = "staff"
 landing_page = "dashboard"
 permissions = ["dashboard", "classes", "settings"]
 """
-
-
-class _AppCallback(BaseHTTPRequestHandler):
-    """The relying party's redirect URI: a real page, so the browser really lands there."""
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b"<!doctype html><title>Office Portal</title><h1>Back at the Office Portal</h1>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        return
 
 
 @dataclass(frozen=True)
@@ -116,21 +99,18 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     _idp(env, "policy", "publish", "--kind", "privacy", "--version", PRIVACY_VERSION,
          "--url", "https://example.com/privacy/2026-12")
 
-    app = ThreadingHTTPServer(("127.0.0.1", 0), _AppCallback)
-    threading.Thread(target=app.serve_forever, daemon=True).start()
-    callback = f"http://127.0.0.1:{app.server_address[1]}/callback"
-    client = json.loads(_idp(
-        env, "client", "create", "--tenant", ACCOUNT, "--name", "Office Portal", "--redirect-uri", callback,
-        "--grant-type", "authorization_code", "--grant-type", "client_credentials", "--first-party",
-        "--scope", "openid profile email users:read", "--json",
-    ))
-    try:
-        with serving(env, server):
-            yield Live(server, client["client_id"], client["client_secret"], callback)
-    finally:
-        app.shutdown()
-        delete_tenants(database_url, (ACCOUNT,))
-        _delete_policies(database_url)
+    with app_page("Office Portal") as callback:
+        client = json.loads(_idp(
+            env, "client", "create", "--tenant", ACCOUNT, "--name", "Office Portal", "--redirect-uri", callback,
+            "--grant-type", "authorization_code", "--grant-type", "client_credentials", "--first-party",
+            "--scope", "openid profile email users:read", "--json",
+        ))
+        try:
+            with serving(env, server):
+                yield Live(server, client["client_id"], client["client_secret"], callback)
+        finally:
+            delete_tenants(database_url, (ACCOUNT,))
+            _delete_policies(database_url)
 
 
 @pytest.fixture(autouse=True)
