@@ -31,9 +31,11 @@ class ExpiringCache(Generic[K, V]):
             self._entries.move_to_end(key)
             return entry[0]
 
-    def put(self, key: K, value: V, now: datetime) -> None:
+    def put(self, key: K, value: V, now: datetime, seconds: float | None = None) -> None:
+        """Keep `value` for the cache's lifetime, or for `seconds` when given."""
+        lifetime = self.lifetime if seconds is None else timedelta(seconds=seconds)
         with self._lock:
-            self._entries[key] = (value, now + self.lifetime)
+            self._entries[key] = (value, now + lifetime)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
@@ -41,6 +43,10 @@ class ExpiringCache(Generic[K, V]):
     def forget(self, key: K) -> None:
         with self._lock:
             self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

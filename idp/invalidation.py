@@ -1,17 +1,23 @@
 """Cache invalidation across nodes: PostgreSQL LISTEN/NOTIFY.
 
-Each process caches tenant rows and active signing keys for a few seconds (docs/decisions/
-tenant-cache.md, signing-key-cache.md). A change made anywhere `announce`s itself on the
+Each process caches tenant rows, clients and active signing keys (docs/decisions/tenant-cache.md,
+client-cache.md, signing-key-cache.md). A change made anywhere `announce`s itself on the
 `portcullis_invalidate` channel in the transaction that makes it, so PostgreSQL delivers it at
 commit (and never for a rollback). Every worker of every node listens on its own connection
-(`Listener`) and forgets the entry at once; while that connection is down the caches' expiry
-still bounds staleness. SQLite is one node: nothing to tell.
+(`Listener`) and forgets the entry at once.
+
+While a process listens, its caches are exact, so they keep entries for minutes (`lifetime`):
+with 10,000 tenants a worker sees each one far less often than every few seconds. Whenever the
+listener (re)connects it first forgets everything (notices sent while nobody listened are lost),
+and while it is down entries live only seconds, as on SQLite (one node, nothing to tell). A
+connection that died without a word is found by a ping every PING_SECONDS.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from flask import Flask
@@ -21,8 +27,28 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 CHANNEL = "portcullis_invalidate"
+LISTENER_KEY = "idp.invalidation_listener"
+PING_SECONDS = 15.0
 Forget = Callable[[Flask, str], None]
+ForgetAll = Callable[[Flask], None]
 _forgetters: dict[str, Forget] = {}
+_clearers: dict[str, ForgetAll] = {}
+
+
+def on_missed(name: str, forget_all: ForgetAll) -> None:
+    """Register how a process forgets a whole cache when notices may have been missed."""
+    _clearers[name] = forget_all
+
+
+def exact(app: Flask) -> bool:
+    """Whether this process hears every change now (its listener is connected)."""
+    listener: Listener | None = app.extensions.get(LISTENER_KEY)
+    return listener is not None and listener.listening.is_set()
+
+
+def lifetime(app: Flask, short: float, long: float) -> float:
+    """How long a cache entry made now may live: `long` while notices arrive, else `short`."""
+    return long if exact(app) else short
 
 
 def on(kind: str, forget: Forget) -> None:
@@ -62,10 +88,16 @@ class Listener(threading.Thread):
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
+                    for forget_all in list(_clearers.values()):  # what changed while nobody listened
+                        forget_all(self.app)
                     self.listening.set()
+                    pinged = time.monotonic()
                     while not self._stopping.is_set():
                         for notice in connection.notifies(timeout=1.0):
                             dispatch(self.app, notice.payload)
+                        if time.monotonic() - pinged >= PING_SECONDS:
+                            connection.execute("SELECT 1")  # a dead connection raises here
+                            pinged = time.monotonic()
             except Exception as error:  # the database went away: the caches' expiry covers it
                 self.listening.clear()
                 log.warning("cache invalidation listener: %s; retrying", type(error).__name__)
@@ -73,6 +105,7 @@ class Listener(threading.Thread):
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
+        self.listening.clear()
         self.join(timeout)
 
 
@@ -84,5 +117,6 @@ def start_listener(app: Flask, database_url: str) -> Listener | None:
 
     url = make_url(database_url).set(drivername="postgresql")
     listener = Listener(app, url.render_as_string(hide_password=False))
+    app.extensions[LISTENER_KEY] = listener
     listener.start()
     return listener

@@ -100,3 +100,36 @@ def test_a_client_changed_elsewhere_is_forgotten_here(app: Flask, database: str,
         assert wait_until(lambda: app.extensions[CLIENTS].get(key, clock.now()) is None)
     finally:
         listener.stop()
+
+
+def test_while_notices_are_heard_entries_live_for_minutes_and_a_reconnect_forgets_them(
+        app: Flask, database: str, database_url: str) -> None:
+    """Exact caches can keep entries long; but a listener that (re)connects may have missed
+    notices, so it forgets every cache first. Without a listener, entries live seconds."""
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    if database != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite is one process")
+    make_tenant()
+    cache = app.extensions[EXTENSION]
+    with app.test_request_context():
+        cached_tenant("acme")
+    assert cache.get("acme", clock.now() + timedelta(seconds=6)) is None, "no listener: seconds"
+    listener = invalidation.start_listener(app, database_url)
+    assert listener is not None and listener.listening.wait(5) and invalidation.exact(app)
+    try:
+        with app.test_request_context():
+            cached_tenant("acme")
+        assert cache.get("acme", clock.now() + timedelta(seconds=60)) is not None, "listening: minutes"
+        listener.listening.clear()
+        with db.engine.connect() as connection:  # the listener's connection dies under it
+            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE query LIKE 'LISTEN portcullis_invalidate%'"))
+        assert wait_until(lambda: listener.listening.is_set(), seconds=10), "it reconnects"
+        assert cache.get("acme", clock.now()) is None, "and forgot what it may have missed"
+    finally:
+        listener.stop()
+        app.extensions.pop(invalidation.LISTENER_KEY, None)
+    assert not invalidation.exact(app)

@@ -23,6 +23,7 @@ from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import bindparam, select
 
 from idp import clock, invalidation
+from idp.caches import ExpiringCache
 from idp.crypto import keyring
 from idp.db import db, new_id
 from idp.errors import ServerError
@@ -35,6 +36,8 @@ RETIRED_KEY_RETENTION = timedelta(hours=1, minutes=10)
 # How long a process may keep signing with a key after `idp keys rotate` ran elsewhere. Harmless:
 # the retired key stays published for RETIRED_KEY_RETENTION, far longer than this.
 ACTIVE_KEY_CACHE_SECONDS = 30
+ACTIVE_KEY_CACHE_SECONDS_LISTENING = 300  # a rotation elsewhere is heard at once (idp/invalidation.py)
+MAX_CACHED_KEYS = 40_000  # per process: two algorithms of 20,000 tenants
 
 PrivateKey = RSAKey | ECKey
 KEY_GENERATOR = "idp.key_generator"
@@ -48,30 +51,33 @@ class NoSigningKey(ServerError, LookupError):
 class _CachedKey:
     kid: str
     key: PrivateKey
-    fresh_until: datetime
 
 
 class ActiveKeyCache:
-    """This process's copy of each tenant's active signing keys, keyed by (tenant id, alg).
+    """This process's copy of each tenant's active signing keys, parsed, keyed by (tenant id, alg).
 
-    Only the choice of the active key can go stale (keys themselves never change), and only for
-    ACTIVE_KEY_CACHE_SECONDS; rotation in this process forgets the tenant's entries at once.
+    Only the choice of the active key can go stale (keys themselves never change): for
+    ACTIVE_KEY_CACHE_SECONDS, or minutes while rotations elsewhere are heard over NOTIFY; rotation
+    in this process forgets the tenant's entries at once. At most MAX_CACHED_KEYS are kept.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], _CachedKey] = {}
+        self._entries: ExpiringCache[tuple[str, str], _CachedKey] = ExpiringCache(ACTIVE_KEY_CACHE_SECONDS,
+                                                                                   MAX_CACHED_KEYS)
 
     def get(self, tenant_id: str, alg: str, now: datetime) -> _CachedKey | None:
-        entry = self._entries.get((tenant_id, alg))
-        return entry if entry is not None and now < entry.fresh_until else None
+        return self._entries.get((tenant_id, alg), now)
 
-    def put(self, tenant_id: str, alg: str, kid: str, key: PrivateKey, now: datetime) -> None:
-        fresh_until = now + timedelta(seconds=ACTIVE_KEY_CACHE_SECONDS)
-        self._entries[(tenant_id, alg)] = _CachedKey(kid, key, fresh_until)
+    def put(self, tenant_id: str, alg: str, kid: str, key: PrivateKey, now: datetime,
+            seconds: float | None = None) -> None:
+        self._entries.put((tenant_id, alg), _CachedKey(kid, key), now, seconds)
 
     def forget(self, tenant_id: str) -> None:
         for alg in ALGORITHMS:
-            self._entries.pop((tenant_id, alg), None)
+            self._entries.forget((tenant_id, alg))
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 KeyGenerator = Callable[[str], PrivateKey]
@@ -89,6 +95,7 @@ def init_app(app: Flask, generate: KeyGenerator = fresh_key) -> None:
     app.extensions["idp.signing_keys"] = ActiveKeyCache()
     app.extensions[KEY_GENERATOR] = generate
     invalidation.on("keys", lambda app, tenant_id: app.extensions["idp.signing_keys"].forget(tenant_id))
+    invalidation.on_missed("keys", lambda app: app.extensions["idp.signing_keys"].clear())
 
 
 def _key_cache() -> ActiveKeyCache:
@@ -132,7 +139,8 @@ def active_key(tenant: Tenant, alg: str = "RS256") -> tuple[str, PrivateKey]:
     if row is None:
         raise NoSigningKey(f"tenant {tenant.account} has no active {alg} key")
     key = _open_private_key(row.id, row.private_sealed, alg)
-    _key_cache().put(tenant.id, alg, row.kid, key, now)
+    _key_cache().put(tenant.id, alg, row.kid, key, now, invalidation.lifetime(
+        current_app, ACTIVE_KEY_CACHE_SECONDS, ACTIVE_KEY_CACHE_SECONDS_LISTENING))
     return row.kid, key
 
 

@@ -31,7 +31,8 @@ from idp.db import loaded_instance
 from idp.tenancy.models import Tenant
 from idp.tenancy.service import find_tenant
 
-TENANT_CACHE_SECONDS = 5
+TENANT_CACHE_SECONDS = 5  # while no NOTIFY listener runs (SQLite, or its connection is down)
+TENANT_CACHE_SECONDS_LISTENING = 300  # while one does: every change is heard at once
 MAX_TENANTS = 20_000  # per process: a row's values are about a kilobyte
 EXTENSION = "idp.tenant_cache"
 _COLUMNS = tuple(attr.key for attr in Tenant.__mapper__.column_attrs)
@@ -41,13 +42,14 @@ class TenantCache(ExpiringCache[str, dict[str, Any]]):
     def __init__(self) -> None:
         super().__init__(TENANT_CACHE_SECONDS, MAX_TENANTS)
 
-    def put_tenant(self, tenant: Tenant, now: datetime) -> None:
-        self.put(tenant.account, {key: getattr(tenant, key) for key in _COLUMNS}, now)
+    def put_tenant(self, tenant: Tenant, now: datetime, seconds: float) -> None:
+        self.put(tenant.account, {key: getattr(tenant, key) for key in _COLUMNS}, now, seconds)
 
 
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = TenantCache()
     invalidation.on("tenant", _forget)
+    invalidation.on_missed("tenants", lambda app: app.extensions[EXTENSION].clear())
 
 
 def _forget(app: Flask, account: str) -> None:
@@ -64,7 +66,8 @@ def cached_tenant(account: str) -> Tenant | None:
     if values is None:
         tenant = find_tenant(account)
         if tenant is not None:
-            cache.put_tenant(tenant, now)
+            cache.put_tenant(tenant, now, invalidation.lifetime(current_app, TENANT_CACHE_SECONDS,
+                                                                TENANT_CACHE_SECONDS_LISTENING))
         return tenant
     return loaded_instance(Tenant, values)  # attached without a query, as if just loaded
 
