@@ -28,3 +28,19 @@ def test_the_least_recently_used_go_first() -> None:
     cache.forget(2)
     cache.forget(99)
     assert cache.get(2, NOW) is None and len(cache) == 2
+
+
+def test_a_value_read_before_a_forget_is_not_kept() -> None:
+    """The race a long lifetime would make costly: a reader fetched the old row, a notice forgot
+    the key, then the reader stores what it fetched. The put is dropped."""
+    cache: ExpiringCache[str, str] = ExpiringCache(300, 10)
+    seen = cache.generation  # the reader starts its SELECT
+    cache.forget("acme")  # a change elsewhere commits; its notice arrives
+    cache.put("acme", "old row", NOW, seen=seen)
+    assert cache.get("acme", NOW) is None
+    seen = cache.generation
+    cache.put("acme", "new row", NOW, seen=seen)
+    assert cache.get("acme", NOW) == "new row"
+    cache.clear()
+    cache.put("acme", "stale", NOW, seen=seen)
+    assert cache.get("acme", NOW) is None, "a reconnect's forget-everything counts too"

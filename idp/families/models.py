@@ -3,6 +3,7 @@ the adult attestation secondary members give once, and each person's last family
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
@@ -15,13 +16,19 @@ ACCESS_LEVELS = (VIEW,)  # a secondary member's access; the primary's is always 
 FULL = "full"
 
 
+def new_family_id() -> str:
+    """128 random bits in hex: operators type and paste it as an argument (`idp family show ID`),
+    where an id starting with "-" (as URL-safe base64 may) would read as an option."""
+    return secrets.token_hex(16)
+
+
 class Family(TenantScoped, db.Model):  # type: ignore[name-defined]
     """One family of a tenant. Its primary guardian is primary of no other family."""
 
     __tablename__ = "families"
     __table_args__ = (UniqueConstraint("tenant_id", "primary_user_id"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_family_id)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     primary_user_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False

@@ -93,13 +93,14 @@ def find_client(tenant: Tenant, client_id: str) -> Client | None:
     key, now = (tenant.id, client_id), clock.now()
     values = cache.get(key, now) if cache is not None else None
     if values is None:
+        seen = cache.generation if cache is not None else None
         row = execute_core(_CLIENT_OF_TENANT, {"tenant_id": tenant.id, "client_id": client_id}).first()
         values = _CLIENT.values(row) if row is not None else None
         if values is None:
             return None
         if cache is not None:
             cache.put(key, values, now, invalidation.lifetime(current_app, CLIENT_CACHE_SECONDS,
-                                                              CLIENT_CACHE_SECONDS_LISTENING))
+                                                              CLIENT_CACHE_SECONDS_LISTENING), seen)
     return loaded_instance(Client, values)  # this request's own instance, attached without a query
 
 

@@ -68,9 +68,13 @@ class ActiveKeyCache:
     def get(self, tenant_id: str, alg: str, now: datetime) -> _CachedKey | None:
         return self._entries.get((tenant_id, alg), now)
 
+    @property
+    def generation(self) -> int:
+        return self._entries.generation
+
     def put(self, tenant_id: str, alg: str, kid: str, key: PrivateKey, now: datetime,
-            seconds: float | None = None) -> None:
-        self._entries.put((tenant_id, alg), _CachedKey(kid, key), now, seconds)
+            seconds: float | None = None, seen: int | None = None) -> None:
+        self._entries.put((tenant_id, alg), _CachedKey(kid, key), now, seconds, seen)
 
     def forget(self, tenant_id: str) -> None:
         for alg in ALGORITHMS:
@@ -130,17 +134,20 @@ _ACTIVE_KEY = (
 
 
 def active_key(tenant: Tenant, alg: str = "RS256") -> tuple[str, PrivateKey]:
-    """The (kid, private key) that signs for `tenant` with `alg`, at most ACTIVE_KEY_CACHE_SECONDS old."""
+    """The (kid, private key) that signs for `tenant` with `alg`: the cached choice (see
+    ActiveKeyCache), else the database's."""
     now = clock.now()
-    cached = _key_cache().get(tenant.id, alg, now)
+    cache = _key_cache()
+    cached = cache.get(tenant.id, alg, now)
     if cached is not None:
         return cached.kid, cached.key
+    seen = cache.generation  # a rotation heard while we read wins over what we read
     row = db.session.execute(_ACTIVE_KEY, {"tenant_id": tenant.id, "alg": alg}).one_or_none()
     if row is None:
         raise NoSigningKey(f"tenant {tenant.account} has no active {alg} key")
     key = _open_private_key(row.id, row.private_sealed, alg)
-    _key_cache().put(tenant.id, alg, row.kid, key, now, invalidation.lifetime(
-        current_app, ACTIVE_KEY_CACHE_SECONDS, ACTIVE_KEY_CACHE_SECONDS_LISTENING))
+    cache.put(tenant.id, alg, row.kid, key, now, invalidation.lifetime(
+        current_app, ACTIVE_KEY_CACHE_SECONDS, ACTIVE_KEY_CACHE_SECONDS_LISTENING), seen)
     return row.kid, key
 
 

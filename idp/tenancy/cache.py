@@ -42,8 +42,8 @@ class TenantCache(ExpiringCache[str, dict[str, Any]]):
     def __init__(self) -> None:
         super().__init__(TENANT_CACHE_SECONDS, MAX_TENANTS)
 
-    def put_tenant(self, tenant: Tenant, now: datetime, seconds: float) -> None:
-        self.put(tenant.account, {key: getattr(tenant, key) for key in _COLUMNS}, now, seconds)
+    def put_tenant(self, tenant: Tenant, now: datetime, seconds: float, seen: int) -> None:
+        self.put(tenant.account, {key: getattr(tenant, key) for key in _COLUMNS}, now, seconds, seen)
 
 
 def init_app(app: Flask) -> None:
@@ -64,10 +64,11 @@ def cached_tenant(account: str) -> Tenant | None:
     now = clock.now()
     values = cache.get(account, now)
     if values is None:
+        seen = cache.generation  # a notice arriving while we read wins over what we read
         tenant = find_tenant(account)
         if tenant is not None:
             cache.put_tenant(tenant, now, invalidation.lifetime(current_app, TENANT_CACHE_SECONDS,
-                                                                TENANT_CACHE_SECONDS_LISTENING))
+                                                                TENANT_CACHE_SECONDS_LISTENING), seen)
         return tenant
     return loaded_instance(Tenant, values)  # attached without a query, as if just loaded
 
