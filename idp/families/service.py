@@ -204,7 +204,7 @@ def _invitations(tenant: Tenant, family: Family, *, pending_only: bool = False) 
 def create_family(tenant: Tenant, *, name: str, primary_email: str, actor: str = "operator") -> Family:
     """A new family led by the customer account with `primary_email`."""
     name = _family_name(name)
-    primary = _customer(tenant, primary_email)
+    primary = customer_by_email(tenant, primary_email)
     _not_leading(tenant, primary)
     family = Family(tenant_id=tenant.id, name=name, primary_user_id=primary.id, created_at=clock.now())
     db.session.add(family)
@@ -285,10 +285,6 @@ def _secondary_members(tenant: Tenant, family: Family) -> list[User]:
 
 
 def customer_by_email(tenant: Tenant, email: str) -> User:
-    return _customer(tenant, email)
-
-
-def _customer(tenant: Tenant, email: str) -> User:
     user = find_user_by_email(tenant, "customer", validate_email(email))
     if user is None:
         raise FamilyError("No customer account has that email address.")
@@ -399,7 +395,7 @@ def accept_with_new_account(tenant: Tenant, token: str, *, name: str | None, pas
     check_password_strength(password, check.invitation.email)
     if password != confirm:
         raise FamilyError("The two passwords do not match.")
-    _spend(check.invitation)
+    _spend(tenant, check.invitation)
     user = create_user(tenant, email=check.invitation.email, password=password, name=name or None, pool="customer",
                        email_verified=True)
     _join(tenant, check, user)
@@ -413,12 +409,13 @@ def _pending(tenant: Tenant, token: str) -> InvitationCheck:
     return check
 
 
-def _spend(invitation: FamilyInvitation) -> None:
+def _spend(tenant: Tenant, invitation: FamilyInvitation) -> None:
     """Mark the invitation accepted unless it no longer is pending: of concurrent uses one wins."""
     now = clock.now()
     spent = db.session.execute(
         update(FamilyInvitation).where(
-            FamilyInvitation.id == invitation.id, FamilyInvitation.accepted_at.is_(None),
+            FamilyInvitation.tenant_id == tenant.id, FamilyInvitation.id == invitation.id,
+            FamilyInvitation.accepted_at.is_(None),
             FamilyInvitation.cancelled_at.is_(None), FamilyInvitation.expires_at > now,
         ).values(accepted_at=now).execution_options(synchronize_session=False)
     )
@@ -434,8 +431,9 @@ def _join(tenant: Tenant, check: InvitationCheck, user: User, *, spent: bool = T
     if invitation.access not in ACCESS_LEVELS:
         raise FamilyError("This invitation grants an access level that no longer exists.")
     if not spent:
-        _spend(invitation)
-    db.session.execute(update(FamilyInvitation).where(FamilyInvitation.id == invitation.id)
+        _spend(tenant, invitation)
+    db.session.execute(update(FamilyInvitation).where(FamilyInvitation.tenant_id == tenant.id,
+                                                      FamilyInvitation.id == invitation.id)
                        .values(accepted_by=user.id).execution_options(synchronize_session=False))
     add_once(FamilyMember(tenant_id=tenant.id, family_id=family.id, user_id=user.id, access=invitation.access,
                           added_at=clock.now()))
