@@ -15,9 +15,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from flask import Flask, current_app
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import bindparam, select
@@ -194,8 +195,15 @@ def _open_private_key(key_id: str, sealed: str, alg: str) -> PrivateKey:
     return _parse_private_key(keyring().unseal(sealed, f"signing-key:{key_id}"), alg)
 
 
-@lru_cache(maxsize=256)
 def _parse_private_key(pem: bytes, alg: str) -> PrivateKey:
-    # Parsing a PEM costs more than signing; the sealed text is immutable per key, so cache it.
-    key: PrivateKey = RSAKey.import_key(pem) if alg == "RS256" else ECKey.import_key(pem)
-    return key
+    """The key in `pem`, which only we wrote: AES-GCM authenticated it as this key's, and it was
+    generated here. So the RSA key's consistency checks (primality of p and q, ≈ 27 ms of CPU, more
+    than generating the key) are skipped, as `cryptography` allows for keys one generated:
+    at 10,000 tenants, each worker's first ID token for a tenant paid them
+    (docs/decisions/signing-key-cache.md)."""
+    if alg != "RS256":
+        return ECKey.import_key(pem)
+    private = load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
+    if not isinstance(private, rsa.RSAPrivateKey):
+        raise ServerError("a sealed RS256 signing key is not an RSA key")
+    return RSAKey(private, pem)

@@ -98,3 +98,22 @@ def test_every_tenant_and_every_rotation_gets_keys_of_its_own(app: Flask) -> Non
     with db.engine.connect() as connection:
         kids = [row.kid for row in connection.execute(text("SELECT kid FROM signing_keys"))]
     assert len(kids) == 12 and len(set(kids)) == 12
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_the_key_that_signs_is_the_sealed_one_and_verifies_with_the_published_half(app: Flask, alg: str) -> None:
+    """The RSA key is opened without cryptography's consistency checks (the seal authenticates it):
+    what signs must still be exactly the stored key, and the JWKS must verify what it signs."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    from idp.signing.service import active_key, published_keys
+
+    tenant = make_tenant("keys-open")
+    db.session.commit()
+    kid, key = active_key(tenant, alg)
+    stored = next(row for row in _stored_rows() if row.alg == alg)
+    assert key.thumbprint() == kid == json.loads(stored.public_jwk)["kid"]
+    assert key.is_private and key.as_dict(private=True)["d"]
+    token = jwt.encode({"alg": alg, "kid": kid}, {"sub": "someone"}, key)
+    assert jwt.decode(token, KeySet.import_key_set({"keys": published_keys(tenant)})).claims == {"sub": "someone"}
