@@ -32,7 +32,8 @@ from bench.harness import ACCOUNT, REDIRECT_URI, USER_PASSWORD, BenchError, Brow
 GOAL = 0.85
 
 
-def sign_in_once(port: int, seed: harness.Seed, email: str) -> None:
+def sign_in_once(port: int, seed: harness.Seed, email: str, account: str = ACCOUNT) -> None:
+    """One whole browser sign-in of `email` at `account`'s web client (`seed.web_id`)."""
     browser = Browser(port)
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -41,12 +42,12 @@ def sign_in_once(port: int, seed: harness.Seed, email: str) -> None:
         "scope": "openid profile email", "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
         "code_challenge": challenge, "code_challenge_method": "S256",
     })
-    status, location, page = browser.go("GET", f"/a/{ACCOUNT}/authorize?{query}")
+    status, location, page = browser.go("GET", f"/a/{account}/authorize?{query}")
     signed_in = False
     for _ in range(12):
         if location.startswith(REDIRECT_URI):
             code = parse_qs(urlsplit(location).query)["code"][0]
-            status, _, body = harness.request(port, "POST", f"/a/{ACCOUNT}/token", {
+            status, _, body = harness.request(port, "POST", f"/a/{account}/token", {
                 "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
                 "code_verifier": verifier}, {"Authorization": harness.basic_auth(seed.web_id, seed.web_secret)})
             if status != 200 or b'"id_token"' not in body:
@@ -59,7 +60,7 @@ def sign_in_once(port: int, seed: harness.Seed, email: str) -> None:
         if status == 200 and not signed_in and b'name="password"' in page:
             parser = harness._Inputs()
             parser.feed(page.decode())
-            status, location, page = browser.go("POST", f"/a/{ACCOUNT}/login", {
+            status, location, page = browser.go("POST", f"/a/{account}/login", {
                 **parser.values, "email": email, "password": USER_PASSWORD})
             signed_in = True
             continue

@@ -6,8 +6,10 @@ client-cache.md, signing-key-cache.md). A change made anywhere `announce`s itsel
 commit (and never for a rollback). Every worker of every node listens on its own connection
 (`Listener`) and forgets the entry at once.
 
-While a process listens, its caches are exact, so they keep entries for minutes (`lifetime`):
-with 10,000 tenants a worker sees each one far less often than every few seconds. Whenever the
+While a process listens, its caches are exact, so they keep entries for an hour (`lifetime`,
+EXACT_SECONDS): with 10,000 tenants a worker sees each one far less often than every few seconds,
+and each expiry is a cold read again. The hour is only a backstop against a change that forgot to
+announce itself (Keycloak's realm cache, invalidated across its cluster the same way, has none). Whenever the
 listener (re)connects it first forgets everything (notices sent while nobody listened are lost),
 and while it is down entries live only seconds, as on SQLite (one node, nothing to tell). A
 connection that died without a word is found by a ping every PING_SECONDS.
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "portcullis_invalidate"
 LISTENER_KEY = "idp.invalidation_listener"
 PING_SECONDS = 15.0
+EXACT_SECONDS = 3600.0  # how long a cache entry lives while every change is heard
 Forget = Callable[[Flask, str], None]
 ForgetAll = Callable[[Flask], None]
 _forgetters: dict[str, Forget] = {}
@@ -46,9 +49,9 @@ def exact(app: Flask) -> bool:
     return listener is not None and listener.listening.is_set()
 
 
-def lifetime(app: Flask, short: float, long: float) -> float:
-    """How long a cache entry made now may live: `long` while notices arrive, else `short`."""
-    return long if exact(app) else short
+def lifetime(app: Flask, short: float, longest: float = EXACT_SECONDS) -> float:
+    """How long a cache entry made now may live: `longest` while notices arrive, else `short`."""
+    return longest if exact(app) else short
 
 
 def on(kind: str, forget: Forget) -> None:

@@ -2,7 +2,8 @@
 
 Every token request starts with its client, and a client changes only when an operator or its
 registration access token edits it, so each process keeps the column values of the clients it
-served for CLIENT_CACHE_SECONDS, or minutes while NOTIFY is heard (bounded in number), the way tenants are kept
+served for CLIENT_CACHE_SECONDS, or an hour while NOTIFY is heard (bounded in number), the way
+tenants are kept
 (docs/decisions/client-cache.md): a change flushed in this process forgets the client at once,
 one made elsewhere is announced over PostgreSQL NOTIFY at its commit (idp/invalidation.py), and an
 unknown client id is never cached. With the tenant and the signing keys cached too, a
@@ -28,7 +29,6 @@ from idp.tenancy.models import Tenant
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 CLIENT_CACHE_SECONDS = 5  # while no NOTIFY listener runs (SQLite, or its connection is down)
-CLIENT_CACHE_SECONDS_LISTENING = 300  # while one does: every change is heard at once
 MAX_CLIENTS = 50_000  # per process
 EXTENSION = "idp.client_cache"
 ClientCache = ExpiringCache[tuple[str, str], dict[str, Any]]
@@ -99,8 +99,7 @@ def find_client(tenant: Tenant, client_id: str) -> Client | None:
         if values is None:
             return None
         if cache is not None:
-            cache.put(key, values, now, invalidation.lifetime(current_app, CLIENT_CACHE_SECONDS,
-                                                              CLIENT_CACHE_SECONDS_LISTENING), seen)
+            cache.put(key, values, now, invalidation.lifetime(current_app, CLIENT_CACHE_SECONDS), seen)
     return loaded_instance(Client, values)  # this request's own instance, attached without a query
 
 

@@ -37,7 +37,10 @@ RETIRED_KEY_RETENTION = timedelta(hours=1, minutes=10)
 # How long a process may keep signing with a key after `idp keys rotate` ran elsewhere. Harmless:
 # the retired key stays published for RETIRED_KEY_RETENTION, far longer than this.
 ACTIVE_KEY_CACHE_SECONDS = 30
-ACTIVE_KEY_CACHE_SECONDS_LISTENING = 300  # a rotation elsewhere is heard at once (idp/invalidation.py)
+# While rotations are heard (idp/invalidation.py), at most this long anyway: should a rotation go
+# unheard, a token signed with the retired key at the end of this (it lives an hour) must still
+# verify while the retired key stays published: 10 min + 1 h ≤ RETIRED_KEY_RETENTION.
+ACTIVE_KEY_CACHE_SECONDS_EXACT = 600
 MAX_CACHED_KEYS = 40_000  # per process: two algorithms of 20,000 tenants
 
 PrivateKey = RSAKey | ECKey
@@ -58,7 +61,8 @@ class ActiveKeyCache:
     """This process's copy of each tenant's active signing keys, parsed, keyed by (tenant id, alg).
 
     Only the choice of the active key can go stale (keys themselves never change): for
-    ACTIVE_KEY_CACHE_SECONDS, or minutes while rotations elsewhere are heard over NOTIFY; rotation
+    ACTIVE_KEY_CACHE_SECONDS, or ACTIVE_KEY_CACHE_SECONDS_EXACT while rotations elsewhere are heard
+    over NOTIFY; rotation
     in this process forgets the tenant's entries at once. At most MAX_CACHED_KEYS are kept.
     """
 
@@ -148,7 +152,7 @@ def active_key(tenant: Tenant, alg: str = "RS256") -> tuple[str, PrivateKey]:
         raise NoSigningKey(f"tenant {tenant.account} has no active {alg} key")
     key = _open_private_key(row.id, row.private_sealed, alg)
     cache.put(tenant.id, alg, row.kid, key, now, invalidation.lifetime(
-        current_app, ACTIVE_KEY_CACHE_SECONDS, ACTIVE_KEY_CACHE_SECONDS_LISTENING), seen)
+        current_app, ACTIVE_KEY_CACHE_SECONDS, ACTIVE_KEY_CACHE_SECONDS_EXACT), seen)
     return row.kid, key
 
 

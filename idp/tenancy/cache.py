@@ -32,7 +32,6 @@ from idp.tenancy.models import Tenant
 from idp.tenancy.service import find_tenant
 
 TENANT_CACHE_SECONDS = 5  # while no NOTIFY listener runs (SQLite, or its connection is down)
-TENANT_CACHE_SECONDS_LISTENING = 300  # while one does: every change is heard at once
 MAX_TENANTS = 20_000  # per process: a row's values are about a kilobyte
 EXTENSION = "idp.tenant_cache"
 _COLUMNS = tuple(attr.key for attr in Tenant.__mapper__.column_attrs)
@@ -67,8 +66,7 @@ def cached_tenant(account: str) -> Tenant | None:
         seen = cache.generation  # a notice arriving while we read wins over what we read
         tenant = find_tenant(account)
         if tenant is not None:
-            cache.put_tenant(tenant, now, invalidation.lifetime(current_app, TENANT_CACHE_SECONDS,
-                                                                TENANT_CACHE_SECONDS_LISTENING), seen)
+            cache.put_tenant(tenant, now, invalidation.lifetime(current_app, TENANT_CACHE_SECONDS), seen)
         return tenant
     return loaded_instance(Tenant, values)  # attached without a query, as if just loaded
 
