@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator, inspect
+from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator, event, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, make_transient_to_detached, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    declared_attr,
+    make_transient_to_detached,
+    mapped_column,
+)
 from sqlalchemy.orm.attributes import set_committed_value
 
 # Stable constraint names so Alembic migrations match the models on SQLite and PostgreSQL.
@@ -62,6 +70,32 @@ def add_once(row: Any) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+T = TypeVar("T")
+_REMEMBERED = "idp.remembered"
+
+
+def remembered(key: Hashable, load: Callable[[], T]) -> T:
+    """What `load()` returns, read once per transaction: the same question asked again by another
+    part of this request (the pool of the waiting app, its login hint, the pipeline) is answered
+    from memory, None included. Forgotten at commit and rollback, and by `forget(key)` when the
+    request itself deletes what was read."""
+    memo: dict[Hashable, Any] = db.session.info.setdefault(_REMEMBERED, {})
+    if key not in memo:
+        memo[key] = load()
+    value: T = memo[key]
+    return value
+
+
+def forget(key: Hashable) -> None:
+    db.session.info.get(_REMEMBERED, {}).pop(key, None)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_remembered(session: Session) -> None:
+    session.info.pop(_REMEMBERED, None)
 
 
 def new_id() -> str:

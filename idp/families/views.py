@@ -167,7 +167,7 @@ def _sign_in_and_accept(token: str, check: service.InvitationCheck) -> ResponseR
     which also signs them in here."""
     assert check.invitation is not None
     tenant = current_tenant()
-    started = sign_in_with_password(
+    _, started = sign_in_with_password(
         tenant, identifier=check.invitation.email, password=request.form.get("password", default=""),
         persistent=False, ip=request.remote_addr or "", pool="customer", previous=g.browser_session,
     )

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from idp import clock
 from idp.config import Config
 from idp.crypto import keyring
-from idp.db import db, new_id
+from idp.db import db, new_id, remembered
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.federation.models import KINDS, OIDC_KINDS, POOLS, Connection, ConnectionDomain, SamlSettings
 from idp.federation.upstream import Upstream, UpstreamError, default_discovery_url, fetch
@@ -199,14 +199,15 @@ def email_domains(connection: Connection) -> list[str]:
 
 
 def connection_for_email(tenant: Tenant, email: str, pool: str) -> Connection | None:
-    """The connection of this tenant and pool that claims the email's domain, if any."""
+    """The connection of this tenant and pool that claims the email's domain, if any (read once per
+    request: the sign-in form and the sign-in service both ask)."""
     domain = email.strip().lower().rpartition("@")[2]
     if not domain or len(domain) > 253:
         return None
-    return db.session.execute(
+    return remembered(("connection-for-domain", tenant.id, pool, domain), lambda: db.session.execute(
         select(Connection).join(ConnectionDomain, ConnectionDomain.connection_id == Connection.id).where(
             ConnectionDomain.tenant_id == tenant.id, ConnectionDomain.domain == domain, Connection.pool == pool,
-        )).scalar_one_or_none()
+        )).scalar_one_or_none())
 
 
 def sso_required_for(tenant: Tenant, email: str, pool: str) -> Connection | None:

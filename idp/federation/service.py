@@ -189,12 +189,12 @@ def prove_and_link(tenant: Tenant, *, state: str, browser_token: str, password: 
         return trip, SignedIn(outcome, _start(tenant, outcome, trip, connection, identity, previous))
     account = outcome.user
     key = f"user|{account.id}"
-    throttle.check_failures(tenant, key, ip)
+    counted = throttle.check_failures(tenant, key, ip)
     if check_password(account, password) is None:
         throttle.record_failure(tenant, key, ip)
         keep_on_refusal()
         raise WrongPassword()
-    throttle.record_success(tenant, key)
+    throttle.record_success(tenant, key, counted)
     _link(tenant, connection, identity, account, ip=ip, reason="password_proved")
     _spend(trip)
     return trip, SignedIn(account, _start(tenant, account, trip, connection, identity, previous))

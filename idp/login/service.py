@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from idp import metrics
 from idp.accounts.models import User
 from idp.accounts.service import check_password, find_user_by_identifier
@@ -29,6 +31,11 @@ class SsoRequired(PortcullisError):
     message = "Your organization signs in with its own sign-in service."
 
 
+class SignedIn(NamedTuple):
+    user: User
+    started: StartedSession
+
+
 def sign_in_with_password(
     tenant: Tenant,
     *,
@@ -38,7 +45,7 @@ def sign_in_with_password(
     ip: str,
     pool: str = "staff",
     previous: BrowserSession | None = None,
-) -> StartedSession:
+) -> SignedIn:
     """Start a session for the person, or raise InvalidCredentials / throttle.TooManyAttempts.
 
     The account is looked up before the throttle is asked, for known and unknown identifiers
@@ -50,7 +57,7 @@ def sign_in_with_password(
         raise SsoRequired(f"People of your organization sign in with {sso.name}: use its button or your email.")
     key = account_key(identifier, account)
     try:
-        throttle.check_failures(tenant, key, ip)
+        counted = throttle.check_failures(tenant, key, ip)
     except throttle.TooManyAttempts:
         metrics.sign_in("throttled")
         raise
@@ -60,7 +67,7 @@ def sign_in_with_password(
         throttle.record_failure(tenant, key, ip)
         keep_on_refusal()  # the failure must count although the request is refused
         raise InvalidCredentials()
-    throttle.record_success(tenant, key)
+    throttle.record_success(tenant, key, counted)
     metrics.sign_in("success")
     if previous is not None and previous.user_id == user.id:
         started = renew_proof(tenant, previous, persistent=persistent)  # re-authentication (prompt=login, max_age)
@@ -68,7 +75,7 @@ def sign_in_with_password(
         if previous is not None:
             replace_session(tenant, previous)
         started = start_session(tenant, user, persistent=persistent)
-    return started
+    return SignedIn(user, started)
 
 
 def account_key(identifier: str, user: User | None) -> str:

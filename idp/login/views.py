@@ -24,6 +24,7 @@ from idp.login.portal import default_portal_url
 from idp.login.service import sign_in_with_password
 from idp.oauth import interactions as pipeline
 from idp.oauth.logout import sign_out as end_signed_in_session
+from idp.oauth.views import continue_after_sign_in
 from idp.sessions.web import clear_session_cookie, set_session_cookie
 from idp.tenancy.context import current_route, current_tenant, require_tenant
 from idp.web import csrf
@@ -86,11 +87,14 @@ def sign_in() -> ResponseReturnValue:
     if errors:
         return _sign_in_page(status=400, form=form, errors=errors, request_id=request_id, pool=pool)
     show_errors_on(_sign_in_page, form=form, errors={}, request_id=request_id, pool=pool)
-    started = sign_in_with_password(
+    user, started = sign_in_with_password(
         tenant, identifier=identifier, password=password, persistent=persistent,
         ip=request.remote_addr or "", pool=pool, previous=g.browser_session,
     )
-    response = redirect(continue_url(request_id), code=303)
+    if request_id:  # the app's request goes on at once: its code, or the pipeline's next page
+        response = continue_after_sign_in(request_id, user, started.session)
+    else:
+        response = redirect(continue_url(request_id), code=303)
     set_session_cookie(response, started, current_route())
     csrf.rotate()
     return response

@@ -16,7 +16,7 @@ from typing import Literal
 from sqlalchemy import delete, select
 
 from idp import clock
-from idp.db import db
+from idp.db import db, forget, remembered
 from idp.oauth.models import AuthorizationRequest, Consent
 from idp.tenancy.models import Tenant
 
@@ -87,13 +87,15 @@ def save_pending(tenant: Tenant, client_id: str, params: dict[str, str], issuer:
 
 
 def load_pending(tenant: Tenant, request_id: str) -> AuthorizationRequest | None:
+    """The pending request `request_id` of `tenant`, unexpired; read once per request however many
+    parts of it ask (db.remembered)."""
     if not request_id or len(request_id) > 64:
         return None
-    pending = db.session.execute(
+    pending = remembered(("pending-request", tenant.id, request_id), lambda: db.session.execute(
         select(AuthorizationRequest).where(
             AuthorizationRequest.tenant_id == tenant.id, AuthorizationRequest.id == request_id
         )
-    ).scalar_one_or_none()
+    ).scalar_one_or_none())
     if pending is None or pending.expires_at <= clock.now():
         return None
     return pending
@@ -106,6 +108,7 @@ def mark_selected(pending: AuthorizationRequest) -> None:
 
 def finish_pending(pending: AuthorizationRequest) -> None:
     db.session.delete(pending)
+    forget(("pending-request", pending.tenant_id, pending.id))
 
 
 def has_consent(tenant: Tenant, user_id: str, client_pk: str, scope: str) -> bool:

@@ -75,11 +75,11 @@ def issue_code(
 
 def spend_code(tenant: Tenant, code: str, client_pk: str) -> tuple[AuthorizationCode, Grant]:
     """The code and its grant, now spent. A replayed code revokes its grant and everything from it."""
-    row = _find_code(tenant, code)
-    if row is None:
+    found = _find_code(tenant, code)
+    if found is None:
         raise GrantError("unknown code")
-    grant = db.session.get(Grant, row.grant_id)
-    if grant is None or grant.client_pk != client_pk:
+    row, grant = found
+    if grant.client_pk != client_pk:
         raise GrantError("the code was issued to another client")
     now = clock.now()
     if not _spend_once(AuthorizationCode, AuthorizationCode.used_at, row.id, now):
@@ -275,11 +275,14 @@ def _spend_once(model: type[AuthorizationCode | RefreshToken], spent_column: Any
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
-def _find_code(tenant: Tenant, code: str) -> AuthorizationCode | None:
+def _find_code(tenant: Tenant, code: str) -> tuple[AuthorizationCode, Grant] | None:
+    """The code and its grant, in one statement."""
     if not code or len(code) > MAX_TOKEN_LENGTH:
         return None
-    return db.session.execute(
-        select(AuthorizationCode).where(
-            AuthorizationCode.tenant_id == tenant.id, AuthorizationCode.code_hash == keyring().hash_token(code)
+    found = db.session.execute(
+        select(AuthorizationCode, Grant).join(Grant, Grant.id == AuthorizationCode.grant_id).where(
+            AuthorizationCode.tenant_id == tenant.id, AuthorizationCode.code_hash == keyring().hash_token(code),
+            Grant.tenant_id == tenant.id,
         )
-    ).scalar_one_or_none()
+    ).one_or_none()
+    return None if found is None else (found[0], found[1])

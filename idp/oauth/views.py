@@ -12,6 +12,7 @@ from flask import Blueprint, g, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
+from idp.accounts.models import User
 from idp.accounts.service import find_user_by_sub
 from idp.errors import InvalidToken
 from idp.oauth import authorization, cors, registration, tokens
@@ -23,6 +24,7 @@ from idp.oauth.issuers import current_issuer, tenant_issuers
 from idp.oauth.logout import confirmed_logout_location, logout_request, sign_out
 from idp.oauth.oauth_client import OAuthClient
 from idp.oauth.server import authorization_server
+from idp.sessions.models import BrowserSession
 from idp.sessions.web import clear_session_cookie
 from idp.signing.service import published_keys
 from idp.tenancy.context import current_route, current_tenant, require_tenant
@@ -84,6 +86,20 @@ def continue_authorization(request_id: str) -> ResponseReturnValue:
     tenant = current_tenant()
     pending = authorization.pending_request(tenant, request_id)
     return _respond(authorization.continue_request(tenant, pending, g.user, g.browser_session))
+
+
+def continue_after_sign_in(request_id: str, user: User, session: BrowserSession) -> Response:
+    """The answer to a page that has just signed `user` in for the pending request: what
+    GET /authorize/continue/<id> would answer with the new session, one redirect sooner, when that
+    is a redirect (the code, or an error, for the app; a step of the pipeline). A page to show
+    (consent) is left to that GET, so the browser's POST is never the page's address."""
+    tenant = current_tenant()
+    outcome = authorization.continue_request(tenant, authorization.pending_request(tenant, request_id), user, session)
+    if isinstance(outcome, authorization.ToClient):
+        return redirect(outcome.location, code=303)
+    if isinstance(outcome, authorization.ToStep):
+        return redirect(outcome.url, code=303)
+    return redirect(url_for("oauth.continue_authorization", request_id=request_id), code=303)
 
 
 @bp.post("/authorize/consent/<request_id>")

@@ -15,7 +15,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 
 from idp import clock
 from idp.accounts.models import User
@@ -96,10 +96,24 @@ def latest(kind: str, tenant: Tenant | None = None) -> PolicyDocument | None:
 
 def outdated_for(tenant: Tenant, user: User, kinds: tuple[str, ...] | None = None) -> list[PolicyDocument]:
     """The newest version of each kind (that applies to this person, unless `kinds` names them)
-    that this person has not accepted yet."""
-    accepted = _accepted_document_ids(tenant, user)
+    that this person has not accepted yet: one statement, asked at every sign-in."""
     wanted = kinds if kinds is not None else kinds_for(tenant, user)
-    return [doc for kind in wanted if (doc := latest(kind, tenant)) is not None and doc.id not in accepted]
+    if not wanted:
+        return []
+    accepted = exists().where(PolicyAcceptance.tenant_id == tenant.id, PolicyAcceptance.user_id == user.id,
+                              PolicyAcceptance.document_id == PolicyDocument.id)
+    rows = db.session.execute(
+        select(PolicyDocument, accepted.label("accepted")).where(or_(
+            and_(PolicyDocument.tenant_id.is_(None), PolicyDocument.kind.in_(
+                [kind for kind in wanted if kind in PLATFORM_KINDS])),
+            and_(PolicyDocument.tenant_id == tenant.id, PolicyDocument.kind.in_(
+                [kind for kind in wanted if kind in TENANT_KINDS])),
+        )).order_by(PolicyDocument.published_at.desc())
+    ).all()
+    newest: dict[str, tuple[PolicyDocument, bool]] = {}
+    for document, was_accepted in rows:
+        newest.setdefault(document.kind, (document, bool(was_accepted)))  # the first row of a kind is its newest
+    return [newest[kind][0] for kind in wanted if kind in newest and not newest[kind][1]]
 
 
 def accepted_versions(tenant: Tenant, user: User) -> dict[str, Accepted]:
@@ -143,10 +157,3 @@ def _document(kind: str, version: str, tenant: Tenant | None) -> PolicyDocument 
     return db.session.execute(
         select(PolicyDocument).where(PolicyDocument.kind == kind, PolicyDocument.version == version, owner)
     ).scalar_one_or_none()
-
-
-def _accepted_document_ids(tenant: Tenant, user: User) -> set[str]:
-    return set(db.session.execute(
-        select(PolicyAcceptance.document_id).where(
-            PolicyAcceptance.tenant_id == tenant.id, PolicyAcceptance.user_id == user.id)
-    ).scalars())

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, delete, insert, select, update
+from sqlalchemy import and_, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -71,11 +71,15 @@ class TooManyMails(Throttled):
 
 # -- failures --------------------------------------------------------------------------------------
 
-def check_failures(tenant: Tenant, account_key: str, ip: str) -> None:
-    """Raise TooManyAttempts if the account key or the client must wait."""
-    wait = _wait(tenant, _failure_checks(account_key, ip), clock.now())
+def check_failures(tenant: Tenant, account_key: str, ip: str) -> bool:
+    """Raise TooManyAttempts if the account key or the client must wait. Else whether the account
+    has failures counted, for `record_success` (nothing to clear, no statement)."""
+    checks = _failure_checks(account_key, ip)
+    counted = _counted(tenant, checks)
+    wait = _wait(counted, clock.now())
     if wait > timedelta(0):
         raise TooManyAttempts(wait)
+    return checks[0] in counted
 
 
 def record_failure(tenant: Tenant, account_key: str, ip: str) -> None:
@@ -84,8 +88,10 @@ def record_failure(tenant: Tenant, account_key: str, ip: str) -> None:
         _bump(tenant, limit, key, now)
 
 
-def record_success(tenant: Tenant, account_key: str) -> None:
-    db.session.execute(delete(ThrottleCounter).where(_counter(tenant, SIGN_IN_ACCOUNT, account_key)))
+def record_success(tenant: Tenant, account_key: str, counted: bool = True) -> None:
+    """Clear the account's failures; `counted=False` (from `check_failures`) when it had none."""
+    if counted:
+        db.session.execute(delete(ThrottleCounter).where(_counter(tenant, SIGN_IN_ACCOUNT, account_key)))
 
 
 def _failure_checks(account_key: str, ip: str) -> list[tuple[Limit, str]]:
@@ -97,7 +103,7 @@ def _failure_checks(account_key: str, ip: str) -> list[tuple[Limit, str]]:
 def hit(tenant: Tenant, checks: list[tuple[Limit, str]]) -> None:
     """Count one request under each (limit, key), or raise TooManyMails and count nothing."""
     now = clock.now()
-    wait = _wait(tenant, checks, now)
+    wait = _wait(_counted(tenant, checks), now)
     if wait > timedelta(0):
         raise TooManyMails(wait)
     for limit, key in checks:
@@ -111,15 +117,22 @@ def mail_checks(address: str, ip: str) -> list[tuple[Limit, str]]:
 
 # -- the store -------------------------------------------------------------------------------------
 
-def _wait(tenant: Tenant, checks: list[tuple[Limit, str]], now: datetime) -> timedelta:
+def _counted(tenant: Tenant, checks: list[tuple[Limit, str]]) -> dict[tuple[Limit, str], tuple[int, datetime]]:
+    """The (count, last) of each check that has a counter, read in one statement."""
+    hashes = {(limit.bucket, _key_hash(tenant, limit, key)): (limit, key) for limit, key in checks}
+    rows = db.session.execute(
+        select(ThrottleCounter.bucket, ThrottleCounter.key_hash, ThrottleCounter.count, ThrottleCounter.last_at)
+        .where(ThrottleCounter.tenant_id == tenant.id, or_(*(
+            and_(ThrottleCounter.bucket == bucket, ThrottleCounter.key_hash == key_hash)
+            for bucket, key_hash in hashes)))
+    )
+    return {hashes[(bucket, key_hash)]: (count, last_at) for bucket, key_hash, count, last_at in rows}
+
+
+def _wait(counted: dict[tuple[Limit, str], tuple[int, datetime]], now: datetime) -> timedelta:
     wait = timedelta(0)
-    for limit, key in checks:
-        row = db.session.execute(
-            select(ThrottleCounter.count, ThrottleCounter.last_at).where(_counter(tenant, limit, key))
-        ).one_or_none()
-        if row is not None:
-            count, last_at = row
-            wait = max(wait, retry_after(limit.policy, count, last_at, now))
+    for (limit, _), (count, last_at) in counted.items():
+        wait = max(wait, retry_after(limit.policy, count, last_at, now))
     return wait
 
 

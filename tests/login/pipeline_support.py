@@ -46,7 +46,9 @@ class Flow:
         return walk(self.client, self.client.post(f"{self.rp.prefix}{path}", data=form))
 
     def tokens(self, response) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        assert response.status_code == 302 and response.headers["Location"].startswith(REDIRECT_URI), (
+        # 302 from the authorization endpoint; 303 when the password's POST answers with the code
+        # itself (RFC 9700 §4.12: never a status that would resend the form)
+        assert response.status_code in (302, 303) and response.headers["Location"].startswith(REDIRECT_URI), (
             response.status_code, response.headers.get("Location"), response.get_data(as_text=True)[:500])
         code = query_of(response.headers["Location"])["code"]
         body: dict[str, Any] = exchange(self.client, self.rp, code, self.verifier).get_json()
