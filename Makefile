@@ -94,7 +94,7 @@ loadtest: $(STAMP)
 # against node-oidc-provider per core; password sign-ins against argon2id; the token endpoint
 # (refresh per core on PostgreSQL) at 1 and 2 workers on both databases; 10 to 10,000 tenants. wrk is the load
 # generator. BENCH_ARGS go to bench.token_endpoint, e.g. "--backends postgresql"; BENCH_TENANTS
-# are the tenant counts of bench.tenants (10,000 takes about a quarter of an hour to provision).
+# are the tenant counts of bench.tenants (10,000 take about 8 minutes to provision, 2 to warm).
 BENCH_TENANTS ?= 10,1000,10000
 bench: $(STAMP) peer
 	@command -v wrk >/dev/null 2>&1 || { \
