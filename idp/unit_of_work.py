@@ -20,8 +20,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy import exc as sa
+from sqlalchemy.orm import Session
 
 from idp.db import db
 from idp.errors import DatabaseUnavailable, PortcullisError
@@ -29,6 +32,12 @@ from idp.errors import DatabaseUnavailable, PortcullisError
 log = logging.getLogger(__name__)
 
 KEEP_ON_REFUSAL = "idp.keep_on_refusal"
+_BEGUN = "idp.began_on_a_connection"
+
+
+@event.listens_for(Session, "after_begin")
+def _began(session: Session, transaction: Any, connection: Any) -> None:
+    session.info[_BEGUN] = True
 
 
 def keep_on_refusal() -> None:
@@ -42,6 +51,8 @@ def finish(status: int) -> None:
     database cannot take the commit, so the caller answers 503 instead of a success that was lost."""
     session = db.session()
     keep = session.info.pop(KEEP_ON_REFUSAL, False)
+    if not session.info.pop(_BEGUN, False) and not (session.new or session.dirty or session.deleted):
+        return  # no statement ran and nothing waits to be flushed: nothing to commit or roll back
     if status < 400 or (keep and status < 500):
         _commit()
     else:
