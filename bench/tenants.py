@@ -253,12 +253,12 @@ def measure(deployment: Deployment, name: str, args: argparse.Namespace, wrk: st
             "per_core": round(stats["ok"] / server_s, 1) if server_s else 0.0}
 
 
-def compare(deployments: list[Deployment]) -> list[str]:
+def compare(deployments: list[Deployment], names: list[str]) -> list[str]:
     """Each count against the smallest, round by round (the two measured minutes apart), as the
     median of the rounds' ratios."""
     small, lines = deployments[0], []
     for large in deployments[1:]:
-        for name in (*SCENARIOS, "sign_in"):
+        for name in names:
             pairs = list(zip(small.rounds[name], large.rounds[name], strict=True))
             throughput = statistics.median(b["per_s"] / a["per_s"] for a, b in pairs)
             per_core = statistics.median(b["per_core"] / a["per_core"] for a, b in pairs)
@@ -278,16 +278,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--people", type=int, default=4, help="people signing in at once")
+    parser.add_argument("--scenarios", default=",".join((*SCENARIOS, "sign_in")),
+                        help="which to measure, comma-separated")
     parser.add_argument("--pg-url", default=harness.DEFAULT_PG_URL)
     args = parser.parse_args(argv)
     wrk = shutil.which("wrk")
     if wrk is None:
         print("error: wrk is not installed (`make bench` installs it)", file=sys.stderr)
         return 1
+    names = [name for name in args.scenarios.split(",") if name]
+    unknown = set(names) - {*SCENARIOS, "sign_in"}
+    if unknown:
+        print(f"error: unknown scenarios {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 1
     try:
         with ExitStack() as stack:
             deployments = [deploy(int(count), args, wrk, stack) for count in args.counts.split(",")]
-            for name in (*SCENARIOS, "sign_in"):
+            for name in names:
                 for _ in range(args.rounds):
                     for deployment in deployments:
                         got = measure(deployment, name, args, wrk)
@@ -302,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{deployment.count:>6} tenants  provisioned in {deployment.provisioning_s:.1f} s "
               f"({deployment.provisioning_s / deployment.count * 1000:.1f} ms a tenant); RSS per worker "
               f"{rss[deployment.count]} MiB", flush=True)
-    print("tenant count (median of alternated rounds):\n" + "\n".join(compare(deployments)))
+    print("tenant count (median of alternated rounds):\n" + "\n".join(compare(deployments, names)))
     out = harness.ROOT / "var" / "bench" / "tenants.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = [{"tenants": d.count, "provisioning_s": round(d.provisioning_s, 1), "rss_mib_per_worker": rss[d.count],
