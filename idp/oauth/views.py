@@ -16,6 +16,7 @@ from idp.accounts.models import User
 from idp.accounts.service import find_user_by_sub
 from idp.errors import InvalidToken
 from idp.oauth import authorization, cors, registration, tokens
+from idp.oauth.authorize import load_pending
 from idp.oauth.claims import for_scopes
 from idp.oauth.client_metadata import ClientMetadataError
 from idp.oauth.clients import find_client
@@ -94,7 +95,10 @@ def continue_after_sign_in(request_id: str, user: User, session: BrowserSession)
     is a redirect (the code, or an error, for the app; a step of the pipeline). A page to show
     (consent) is left to that GET, so the browser's POST is never the page's address."""
     tenant = current_tenant()
-    outcome = authorization.continue_request(tenant, authorization.pending_request(tenant, request_id), user, session)
+    pending = load_pending(tenant, request_id)
+    if pending is None:  # expired while the person typed: signed in all the same, the GET says so
+        return redirect(url_for("oauth.continue_authorization", request_id=request_id), code=303)
+    outcome = authorization.continue_request(tenant, pending, user, session)
     if isinstance(outcome, authorization.ToClient):
         return redirect(outcome.location, code=303)
     if isinstance(outcome, authorization.ToStep):

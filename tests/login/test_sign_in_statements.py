@@ -6,6 +6,8 @@ password (which answers with the code at once), and the code exchange."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
@@ -86,3 +88,25 @@ def test_a_success_after_failures_still_clears_the_count(app: Flask, client: Fla
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM throttle_counters WHERE bucket = 'sign-in-account'")
                                   ).scalar() == 0
+
+
+def test_a_request_that_expired_while_the_password_was_typed_still_signs_the_person_in(
+    app: Flask, client: FlaskClient,
+) -> None:
+    """The continuation runs in the password's POST, but an app's request that expired meanwhile
+    must not undo the sign-in: the POST signs in and hands over to the GET, which says why."""
+    tenant = make_tenant()
+    make_user(tenant, email_verified=True)
+    rp = make_rp(tenant)
+    _, challenge = pkce()
+    login_url = authorize(client, rp, code_challenge=challenge, code_challenge_method="S256").headers["Location"]
+    request_id = query_of(login_url)["request"]
+    page = client.get(login_url)
+    app.extensions["idp.clock"].advance(timedelta(hours=1))
+    response = client.post(login_url.split("?")[0], data={
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "request": request_id,
+        "email": "coach@example.com", "password": PASSWORD})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/authorize/continue/{request_id}")
+    assert client.get(response.headers["Location"]).status_code == 400  # the expired request's page
+    assert client.get(f"{rp.prefix}/signed-in").status_code == 200, "signed in all the same"
