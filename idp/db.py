@@ -1,4 +1,4 @@
-"""The SQLAlchemy instance, the base model and the tenant-scoped mixin."""
+"""The SQLAlchemy instance, the base model, the tenant-scoped mixin, and what a request reads once (`remembered`)."""
 
 from __future__ import annotations
 
