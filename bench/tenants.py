@@ -43,13 +43,17 @@ from bench.token_endpoint import WRK_DONE, _wrk
 GOAL = 0.10  # throughput and p99 at the largest count within 10 % of the smallest
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(b"bench-verifier" * 4).digest()).rstrip(b"=").decode()
 
-LUA = r"""
+PRELUDE = r"""
 accounts = {{ {accounts} }}
 auths = {{ {auths} }}
 webs = {{ {webs} }}
+webauths = {{ {webauths} }}
 local threads = {{}}
 function setup(thread) table.insert(threads, thread) end
-function init(args) ok = 0 bad = 0 last_bad = "" math.randomseed(os.time() + math.random(1000)) end
+function init(args) ok = 0 bad = 0 n = 0 last_bad = "" math.randomseed(os.time() + math.random(1000)) end
+"""  # every tenant's account, service "Basic …", web client id and web client "Basic …"
+
+LUA = PRELUDE + r"""
 function request()
   local i = math.random(#accounts)
   {request}
@@ -59,13 +63,7 @@ function response(status, headers, body)
 end
 """ + WRK_DONE
 
-WARM_LUA = r"""
-accounts = {{ {accounts} }}
-auths = {{ {auths} }}
-webauths = {{ {webauths} }}
-local threads = {{}}
-function setup(thread) table.insert(threads, thread) end
-function init(args) ok = 0 bad = 0 n = 0 last_bad = "" math.randomseed(os.time() + math.random(1000)) end
+WARM_LUA = PRELUDE + r"""
 function request()
   local i = math.random(#accounts)
   n = n + 1

@@ -91,7 +91,7 @@ def load_pending(tenant: Tenant, request_id: str) -> AuthorizationRequest | None
     parts of it ask (db.remembered)."""
     if not request_id or len(request_id) > 64:
         return None
-    pending = remembered(("pending-request", tenant.id, request_id), lambda: db.session.execute(
+    pending = remembered(_pending_key(tenant.id, request_id), lambda: db.session.execute(
         select(AuthorizationRequest).where(
             AuthorizationRequest.tenant_id == tenant.id, AuthorizationRequest.id == request_id
         )
@@ -108,7 +108,12 @@ def mark_selected(pending: AuthorizationRequest) -> None:
 
 def finish_pending(pending: AuthorizationRequest) -> None:
     db.session.delete(pending)
-    forget(("pending-request", pending.tenant_id, pending.id))
+    forget(_pending_key(pending.tenant_id, pending.id))
+
+
+def _pending_key(tenant_id: str, request_id: str) -> tuple[str, str, str]:
+    """The pending request's key in this request's memory (db.remembered)."""
+    return ("pending-request", tenant_id, request_id)
 
 
 def has_consent(tenant: Tenant, user_id: str, client_pk: str, scope: str) -> bool:

@@ -117,3 +117,13 @@ def test_the_key_that_signs_is_the_sealed_one_and_verifies_with_the_published_ha
     assert key.is_private and key.as_dict(private=True)["d"]
     token = jwt.encode({"alg": alg, "kid": kid}, {"sub": "someone"}, key)
     assert jwt.decode(token, KeySet.import_key_set({"keys": published_keys(tenant)})).claims == {"sub": "someone"}
+
+
+def test_a_sealed_rs256_key_that_is_not_rsa_is_refused() -> None:
+    """The RSA checks are skipped for our own keys only; what opens must still be an RSA key."""
+    from idp.errors import ServerError
+    from idp.signing.service import _parse_private_key
+
+    ec_pem = ECKey.generate_key("P-256", private=True).as_pem(private=True)
+    with pytest.raises(ServerError):
+        _parse_private_key(ec_pem, "RS256")
