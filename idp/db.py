@@ -20,7 +20,6 @@ from sqlalchemy.orm import (
     make_transient_to_detached,
     mapped_column,
 )
-from sqlalchemy.orm.attributes import set_committed_value
 
 # Stable constraint names so Alembic migrations match the models on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -159,12 +158,8 @@ def columns_of(model: type[Any], *names: str) -> Columns:
 def loaded_instance(model: type[M], values: dict[str, Any]) -> M:
     """`model` holding `values` as if a query had just loaded them, in this request's session: the
     instance the session already holds for that primary key, or a new one added to it with
-    nothing to flush. Changes to it are flushed as to any loaded object.
-
-    Public API: the mapper's class manager makes the instance without running the mapped
-    constructor (whose attribute events cost more than the statement on the token path),
-    `set_committed_value` sets each value as a load does, and `make_transient_to_detached` plus
-    `Session.add` attach it as persistent."""
+    nothing to flush. Changes to it are flushed as to any loaded object; attributes not in
+    `values` load on first use."""
     mapper = inspect(model)
     session = db.session()
     key = mapper.identity_key_from_primary_key(
@@ -172,9 +167,21 @@ def loaded_instance(model: type[M], values: dict[str, Any]) -> M:
     existing = session.identity_map.get(key)
     if existing is not None:
         return existing
-    instance: M = mapper.class_manager.new_instance()
-    for name, value in values.items():
-        set_committed_value(instance, name, value)
-    make_transient_to_detached(instance)
+    instance = detached_instance(model, values)
     session.add(instance)
+    return instance
+
+
+def detached_instance(model: type[M], values: dict[str, Any]) -> M:
+    """`model` holding `values` as loaded, in no session: a read-only snapshot for the token path,
+    which reads a row and never changes it. Reading an attribute not in `values` raises
+    `DetachedInstanceError` (loudly, never a silent None), and a change to it is never flushed.
+
+    Public API only: the mapper's class manager makes the instance without running the mapped
+    constructor (whose attribute events cost more than the statement on the token path), the
+    values go into its `InstanceState.dict` as a load puts them, and `make_transient_to_detached`
+    marks them committed, gives the instance its identity and expires the rest."""
+    instance: M = inspect(model).class_manager.new_instance()
+    inspect(instance).dict.update(values)
+    make_transient_to_detached(instance)
     return instance

@@ -27,7 +27,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from idp import clock, metrics
 from idp.accounts.models import User
 from idp.crypto import keyring, random_token
-from idp.db import columns_of, db, execute_core, loaded_instance, new_id, writes_in_ctes
+from idp.db import columns_of, db, detached_instance, execute_core, new_id, writes_in_ctes
 from idp.errors import PortcullisError
 from idp.oauth.models import AuthorizationCode, Grant, RefreshToken
 from idp.sessions.models import BrowserSession
@@ -151,6 +151,9 @@ _SPEND_AND_ROTATE = (  # a Core statement (idp.db.execute_core): the busiest sta
 
 
 class SpentRefreshToken(NamedTuple):
+    """On PostgreSQL the grant and its person are read-only snapshots (`idp.db.detached_instance`):
+    the response reads them, nothing changes them, and they cost the commit nothing."""
+
     grant: Grant
     user: User | None
     next_token: str | None  # already stored (PostgreSQL), or None: `issue_refresh_token` stores it
@@ -184,8 +187,8 @@ def spend_refresh_token(tenant: Tenant, token: str, client_pk: str) -> SpentRefr
         if row is None or grant_values is None:
             _refuse_refresh_token(tenant, token_hash, client_pk)
         user_values = _PERSON.values(row, len(_GRANT.keys))
-        user = loaded_instance(User, user_values) if user_values is not None else None
-        return SpentRefreshToken(loaded_instance(Grant, grant_values), user, next_token)
+        user = detached_instance(User, user_values) if user_values is not None else None
+        return SpentRefreshToken(detached_instance(Grant, grant_values), user, next_token)
     spent = db.session.execute(_SPEND_REFRESH_TOKEN, params).one_or_none()
     if spent is None:
         _refuse_refresh_token(tenant, token_hash, client_pk)

@@ -257,24 +257,36 @@ def test_a_dead_grants_refresh_token_is_refused_unspent_on_either_database(
         "refusing a dead grant's token is not reuse: nothing is revoked"
 
 
-def test_a_spent_refresh_token_brings_its_grant_and_the_whole_person(app: Flask, client: FlaskClient, rp: RP) -> None:
-    """The refresh statement selects only the person's columns a token response needs; the others
-    load on first use, so nothing reads as empty."""
+def test_a_spent_refresh_token_brings_its_grant_and_the_persons_claims(app: Flask, client: FlaskClient, rp: RP) -> None:
+    """The refresh statement selects only the person's columns a token response needs. On
+    PostgreSQL the grant and the person are read-only snapshots (idp.db.detached_instance): every
+    value selected is the stored one, and reading one not selected raises instead of reading as
+    empty. On SQLite they are the session's own, whole."""
+    from sqlalchemy.orm.exc import DetachedInstanceError
+
     from idp.accounts.models import User
+    from idp.db import writes_in_ctes
     from idp.oauth.grants import spend_refresh_token
     from idp.oauth.models import Client
 
     first = _tokens(client, rp)
     tenant = Tenant.query.filter_by(account="acme").one()
     stored = User.query.filter_by(tenant_id=tenant.id).one()
-    expected = {"sub": stored.sub, "email_normalized": stored.email_normalized, "locale": stored.locale,
-                "created_at": stored.created_at, "password_hash": stored.password_hash}
+    claims = ("id", "sub", "pool", "name", "email", "email_verified", "landing_page", "permissions_json")
+    expected = {key: getattr(stored, key) for key in claims}
+    password_hash = stored.password_hash
     client_pk = Client.query.filter_by(client_id=rp.client_id).one().id
     db.session.expunge_all()
     spent = spend_refresh_token(tenant, first["refresh_token"], client_pk)
     assert spent.user is not None and spent.grant.user_id == spent.user.id
-    assert {key: getattr(spent.user, key) for key in expected} == expected
+    assert {key: getattr(spent.user, key) for key in claims} == expected
     assert spent.grant.scope == first["scope"] and spent.grant.issuer == rp.issuer
+    if writes_in_ctes():
+        assert spent.user not in db.session and spent.grant not in db.session
+        with pytest.raises(DetachedInstanceError):
+            _ = spent.user.password_hash
+    else:
+        assert spent.user.password_hash == password_hash
     db.session.rollback()
 
 
