@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from idp import clock, invalidation
 from idp.caches import ExpiringCache
 from idp.crypto import constant_time_equals, keyring, random_token
-from idp.db import columns_of, db, execute_core, loaded_instance
+from idp.db import columns_of, db, detached_instance, execute_core, loaded_instance
 from idp.oauth.client_metadata import validate_metadata
 from idp.oauth.models import Client
 from idp.tenancy.models import Tenant
@@ -101,6 +101,14 @@ def find_client(tenant: Tenant, client_id: str) -> Client | None:
         if cache is not None:
             cache.put(key, values, now, invalidation.lifetime(current_app, CLIENT_CACHE_SECONDS), seen)
     return loaded_instance(Client, values)  # this request's own instance, attached without a query
+
+
+def cached_client_snapshot(tenant: Tenant, client_id: str) -> Client | None:
+    """The client as this process's cache holds it, as a read-only snapshot
+    (idp.db.detached_instance), or None when it is not cached: `find_client` reads and caches it."""
+    cache: ClientCache | None = current_app.extensions.get(EXTENSION)
+    values = cache.get((tenant.id, client_id), clock.now()) if cache is not None else None
+    return detached_instance(Client, values) if values is not None else None
 
 
 def forget_client(session: Session, client: Client) -> None:

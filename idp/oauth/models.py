@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
@@ -29,13 +31,19 @@ class Client(TenantScoped, db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
     @property
-    def client_metadata(self) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(self.metadata_json)
-        return value
+    def client_metadata(self) -> Mapping[str, Any]:
+        """The metadata, decoded once per stored value (a grant reads it half a dozen times);
+        read-only: assign the whole of it to change it."""
+        raw = self.metadata_json
+        decoded: tuple[str, Mapping[str, Any]] | None = getattr(self, "_decoded_metadata", None)
+        if decoded is None or decoded[0] != raw:
+            decoded = (raw, MappingProxyType(json.loads(raw)))
+            self._decoded_metadata = decoded
+        return decoded[1]
 
     @client_metadata.setter
-    def client_metadata(self, value: dict[str, Any]) -> None:
-        self.metadata_json = json.dumps(value, sort_keys=True)
+    def client_metadata(self, value: Mapping[str, Any]) -> None:
+        self.metadata_json = json.dumps(dict(value), sort_keys=True)
 
     @property
     def client_name(self) -> str:

@@ -8,11 +8,16 @@ same `Server.create_token_response` as the view in views.py, so every grant, cli
 authentication method, check and error is the one implementation. It takes only plain requests
 (POST, a form body of known length, no query string); anything else, and a body that does not
 decode, goes on to Flask, whose view answers it the same way.
+
+Before any of that, a plain client_credentials grant whose tenant, client and key are cached is
+answered by plain_client_credentials.py, which only ever grants: any other request, and any
+refusal, goes the full way (docs/decisions/client-credentials-fast-path.md).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -20,19 +25,21 @@ from urllib.parse import parse_qsl
 from flask import Flask, Response, g
 from werkzeug.datastructures import EnvironHeaders
 
-from idp.oauth import cors
+from idp.oauth import cors, plain_client_credentials
 from idp.oauth.requests import FormPayload, TenantRequest
 from idp.oauth.server import authorization_server
 from idp.tenancy.cache import cached_tenant
 from idp.tenancy.middleware import ROUTE_KEY
 from idp.tenancy.routing import Route
-from idp.unit_of_work import finish
+from idp.unit_of_work import finish, rollback
 from idp.web.errors import as_json, classify
 from idp.web.headers import add_security_headers
 from idp.web.inputs import NUL
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger(__name__)
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FIELDS = 50  # a token request has a handful; a body with more goes on to Flask and its form limits
@@ -70,6 +77,11 @@ class TokenEndpoint:
         if any(NUL in key or NUL in value for key, value in pairs):
             return self.fallback(environ, start_response)  # refused there, as on every route
         with self.app.app_context():
+            plain = self._plain_grant(environ, route, pairs)
+            if plain is not None:
+                body, headers = plain
+                start_response("200 OK", headers)
+                return [body]
             try:
                 tenant = cached_tenant(route.account)
             except Exception as error:
@@ -95,6 +107,24 @@ class TokenEndpoint:
         if not length.isdigit() or int(length) > self.max_body:
             return None  # Flask answers 400 or 413
         return int(length)
+
+    @staticmethod
+    def _plain_grant(environ: WSGIEnvironment, route: Route, pairs: list[tuple[str, str]]
+                     ) -> plain_client_credentials.Answer | None:
+        """A plain client_credentials grant, answered from the caches (plain_client_credentials.py);
+        None for any other request, and for one that fails there in any way: the full path then
+        meets the same condition and answers it."""
+        try:
+            answer = plain_client_credentials.answer(environ, route, pairs)
+            if answer is not None:
+                finish(200)  # nothing to commit unless a signing key was read
+        except Exception as error:
+            rollback()
+            log.warning("the plain client_credentials path handed over after %s", type(error).__name__)
+            return None
+        if answer is not None:
+            environ["idp.route_template"], environ["idp.tenant"] = "/token", route.account  # for the access line
+        return answer
 
     @staticmethod
     def _token_response(environ: WSGIEnvironment, uri: str, pairs: list[tuple[str, str]]) -> Response:

@@ -38,11 +38,14 @@ class TokenIssuing:
             sub=user.sub if user else client.get_client_id(), scope=scope, grant_id=grant.id if grant else None,
             auth_time=int(grant.auth_time.timestamp()) if grant and grant.auth_time else None, family=family,
         )
-        token: dict[str, Any] = {
-            "token_type": "Bearer", "access_token": access_token,
-            "expires_in": tokens.ACCESS_TOKEN_LIFETIME, "scope": scope,
-        }
+        token = bearer_token(access_token, scope)
         if include_refresh_token and grant is not None:
             stored: str | None = getattr(self.request, "next_refresh_token", None)  # rotated while spent
             token["refresh_token"] = stored or grant_service.issue_refresh_token(tenant, grant)
         return token
+
+
+def bearer_token(access_token: str, scope: str) -> dict[str, Any]:
+    """The token response's members for an access token (RFC 6749 §5.1)."""
+    return {"token_type": "Bearer", "access_token": access_token, "expires_in": tokens.ACCESS_TOKEN_LIFETIME,
+            "scope": scope}

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from idp import clock, invalidation
 from idp.caches import ExpiringCache
-from idp.db import loaded_instance
+from idp.db import detached_instance, loaded_instance
 from idp.tenancy.models import Tenant
 from idp.tenancy.service import find_tenant
 
@@ -69,6 +69,15 @@ def cached_tenant(account: str) -> Tenant | None:
             cache.put_tenant(tenant, now, invalidation.lifetime(current_app, TENANT_CACHE_SECONDS), seen)
         return tenant
     return loaded_instance(Tenant, values)  # attached without a query, as if just loaded
+
+
+def cached_tenant_snapshot(account: str) -> Tenant | None:
+    """The tenant named `account` as this process's cache holds it, as a read-only snapshot
+    (idp.db.detached_instance), or None when it is not cached: then the caller takes the way
+    through `cached_tenant`, which reads and caches it."""
+    cache: TenantCache = current_app.extensions[EXTENSION]
+    values = cache.get(account, clock.now())
+    return detached_instance(Tenant, values) if values is not None else None
 
 
 @event.listens_for(Session, "after_flush")

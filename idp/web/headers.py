@@ -24,13 +24,18 @@ def add_security_headers(response: Response) -> Response:
     """Each header unless the view set its own; the set present is read once, not per header."""
     headers = response.headers
     present = {key.lower() for key, _ in headers.items()}
+    for key, value in security_headers(response.mimetype):
+        if key.lower() not in present:
+            headers.add(key, value)
+    return response
+
+
+def security_headers(mimetype: str | None) -> list[tuple[str, str]]:
+    """The security headers a response of `mimetype` carries."""
     wanted = list(EVERY_RESPONSE)
-    if response.mimetype == "text/html":
+    if mimetype == "text/html":
         # Pages carry CSRF tokens and personal data: never cache them anywhere.
         wanted.append(("Cache-Control", "no-store"))
     if current_app.config["IDP"].public_scheme == "https":
         wanted.append(HSTS)
-    for key, value in wanted:
-        if key.lower() not in present:
-            headers.add(key, value)
-    return response
+    return wanted
