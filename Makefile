@@ -103,6 +103,7 @@ bench: $(STAMP) peer
 	  || { echo "ERROR: could not install wrk; the benchmark cannot run" >&2; exit 1; }; }
 	@test -x $(BIN)/py-spy || $(BIN)/pip install --quiet 'py-spy>=0.4'  # for bench.profile_live
 	$(BIN)/python -m bench.peer_compare
+	$(BIN)/python -m bench.peer_compare --peer-tokens jwt
 	$(BIN)/python -m bench.sign_ins
 	$(BIN)/python -m bench.token_endpoint $(BENCH_ARGS)
 	$(BIN)/python -m bench.tenants --counts $(BENCH_TENANTS)

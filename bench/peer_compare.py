@@ -8,17 +8,20 @@ and does not depend on how many cores each can use: node-oidc-provider is one pr
 `idp serve` runs two workers. Ratio = our grants per CPU-second ÷ the peer's; the median of the
 rounds is the result.
 
-    .venv/bin/python -m bench.peer_compare [--rounds 3] [--duration 10] [--connections 8]
+    .venv/bin/python -m bench.peer_compare [--rounds 3] [--duration 10] [--connections 8] [--peer-tokens jwt]
 
 The peer lives in bench/peer/ (npm, pinned by its lock file; `make peer` installs it): one
 client_credentials client, its in-memory adapter, its defaults otherwise (opaque access tokens
 kept in memory). Ours issue signed JWT access tokens (ES256) and keep nothing: what each does by
-default, which is what a person choosing between them would run.
+default, which is what a person choosing between them would run. `--peer-tokens jwt` has the
+peer sign ES256 JWT access tokens too (its resource indicators feature with one default
+resource), for the same work per grant on both sides.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import shutil
 import signal
@@ -59,13 +62,13 @@ class Run:
         return self.grants / cpu if cpu else 0.0
 
 
-def start_peer(port: int, client_id: str, secret: str, log: Path) -> subprocess.Popen[bytes]:
+def start_peer(port: int, client_id: str, secret: str, log: Path, tokens: str = "opaque") -> subprocess.Popen[bytes]:
     node = shutil.which("node")
     if node is None or not (PEER / "node_modules" / "oidc-provider").is_dir():
         raise BenchError("the peer is not installed: run `make peer` (npm ci in bench/peer)")
     with log.open("ab") as out:
         process = subprocess.Popen(  # noqa: S603
-            [node, str(PEER / "peer.mjs"), str(port), client_id, secret, "users:write"],
+            [node, str(PEER / "peer.mjs"), str(port), client_id, secret, "users:write", tokens],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     deadline = time.monotonic() + 30
@@ -113,7 +116,8 @@ def compare(args: argparse.Namespace) -> dict[str, object]:
         peer_script = script.replace(f'wrk.path = "/a/{ACCOUNT}/token"', 'wrk.path = "/token"')
         assert peer_script != script
         database = harness.libpq_url(backend.url).rsplit("/", 1)[1].split("?")[0]
-        peer = start_peer(peer_port, seed.service_id, seed.service_secret, tmp / "peer.log")
+        peer = start_peer(peer_port, seed.service_id, seed.service_secret, tmp / "peer.log", args.peer_tokens)
+        _check_peer_tokens(peer_port, seed, args.peer_tokens)
         runs: list[Run] = []
         try:
             with harness.running_server(env, port, args.workers, tmp / "server.log") as server:
@@ -141,8 +145,24 @@ def compare(args: argparse.Namespace) -> dict[str, object]:
         "ratio_per_core": round(statistics.median(ratios), 2),
         "ratio_per_core_counting_postgresql": round(statistics.median(ratios_db), 2),
         "ratio_throughput": round(statistics.median(throughput), 2),
+        "peer_access_tokens": args.peer_tokens,
         "goal": GOAL,
     }
+
+
+def _check_peer_tokens(port: int, seed: harness.Seed, tokens: str) -> None:
+    """The peer issues what it was asked to: an opaque token, or an ES256 JWT."""
+    authorization = harness.basic_auth(seed.service_id, seed.service_secret)
+    status, _, body = harness.request(port, "POST", "/token", headers={"Authorization": authorization},
+                                      body={"grant_type": "client_credentials", "scope": "users:write"})
+    token = json.loads(body).get("access_token", "") if status == 200 else ""
+    is_jwt = token.count(".") == 2
+    if not token or is_jwt != (tokens == "jwt"):
+        raise BenchError(f"the peer did not issue {tokens} access tokens: {status} {body[:200]!r}")
+    if is_jwt:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+        if header.get("alg") != "ES256":
+            raise BenchError(f"the peer signs its access tokens with {header.get('alg')}, not ES256")
 
 
 def _line(r: Run) -> str:
@@ -159,17 +179,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="idp serve worker processes")
     parser.add_argument("--pg-url", default=harness.DEFAULT_PG_URL)
+    parser.add_argument("--peer-tokens", choices=["opaque", "jwt"], default="opaque",
+                        help="the peer's access tokens: its default (opaque), or ES256 JWTs as ours")
     args = parser.parse_args(argv)
     try:
         result = compare(args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    out = harness.ROOT / "var" / "bench" / "peer_compare.json"
+    out = harness.ROOT / "var" / "bench" / f"peer_compare_{args.peer_tokens}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     met = "met" if result["ratio_per_core"] >= GOAL else "NOT met"  # type: ignore[operator]
-    print(f"client_credentials vs node-oidc-provider, median of {args.rounds} alternated rounds: "
+    print(f"client_credentials vs node-oidc-provider ({args.peer_tokens} access tokens), median of {args.rounds} "
+          f"alternated rounds: "
           f"{result['ratio_per_core']} per core (goal >= {GOAL}: {met}); "
           f"{result['ratio_per_core_counting_postgresql']} counting PostgreSQL's CPU too; "
           f"{result['ratio_throughput']} in grants/s")

@@ -217,6 +217,7 @@ def run_grant(wrk: str, server: harness.Server, backend: harness.Backend, seed: 
 
     url = f"http://127.0.0.1:{server.port}/a/{ACCOUNT}/token"
     _wrk(wrk, warm_script, url, args.warmup, args.connections, backend.workdir)
+    harness.analyze(backend)
     time.sleep(0.5)
 
     loadavg = Path("/proc/loadavg").read_text().split()[0]

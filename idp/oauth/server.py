@@ -22,7 +22,7 @@ from flask import request as flask_request
 from idp.oauth import clients
 from idp.oauth.client_auth import PrivateKeyJWT, client_secret_basic
 from idp.oauth.client_credentials_grant import ClientCredentialsGrant
-from idp.oauth.clients import find_client
+from idp.oauth.clients import cached_client_snapshot, find_client
 from idp.oauth.code_grant import AuthorizationCodeGrant, refuse_request_objects
 from idp.oauth.id_token import OpenIDTokens, add_id_token_on_refresh
 from idp.oauth.introspection import Introspection
@@ -36,9 +36,12 @@ from idp.tenancy.context import current_tenant
 
 class Server(AuthorizationServer):
     def query_client(self, client_id: str) -> OAuthClient | None:
+        """The client authenticating at the token, revocation or introspection endpoint or named
+        at the authorization endpoint: only read there, so a read-only snapshot while it is cached."""
         if not isinstance(client_id, str):
             return None
-        model = find_client(current_tenant(), client_id)
+        tenant = current_tenant()
+        model = cached_client_snapshot(tenant, client_id) or find_client(tenant, client_id)
         return OAuthClient(model) if model is not None else None
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:

@@ -28,7 +28,7 @@ from werkzeug.datastructures import EnvironHeaders
 from idp.oauth import cors, plain_client_credentials
 from idp.oauth.requests import FormPayload, TenantRequest
 from idp.oauth.server import authorization_server
-from idp.tenancy.cache import cached_tenant
+from idp.tenancy.cache import cached_tenant, cached_tenant_snapshot
 from idp.tenancy.middleware import ROUTE_KEY
 from idp.tenancy.routing import Route
 from idp.unit_of_work import finish, rollback
@@ -82,8 +82,8 @@ class TokenEndpoint:
                 body, headers = plain
                 start_response("200 OK", headers)
                 return [body]
-            try:
-                tenant = cached_tenant(route.account)
+            try:  # only read on this path: a read-only snapshot while it is cached
+                tenant = cached_tenant_snapshot(route.account) or cached_tenant(route.account)
             except Exception as error:
                 return add_security_headers(as_json(classify(error)))(environ, start_response)
             if tenant is not None:
