@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         with harness.running_server(env, port, args.workers, tmp / "server.log") as server:
             for email in emails:  # warm: every worker's caches, every account's first sign-in
                 sign_in_once(port, seed, email)
+            harness.analyze(backend)
             before = argon2_verifies_per_core_second()
             server_cpu = harness.CpuMeter(server.pids)
             db_cpu = harness.CpuMeter(lambda: harness.postgres_backends(database))

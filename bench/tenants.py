@@ -229,6 +229,7 @@ def deploy(count: int, args: argparse.Namespace, wrk: str, stack: ExitStack) -> 
     server = stack.enter_context(harness.running_server(env, port, args.workers, tmp / "server.log"))
     deployment = Deployment(count, port, made, lists, server, tmp, provisioning_s)
     warm_up(lists, count, args, wrk, f"http://127.0.0.1:{port}/", tmp)
+    harness.analyze(backend)
     return deployment
 
 
