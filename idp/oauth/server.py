@@ -16,6 +16,7 @@ from typing import Any
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Flask, current_app
 from flask import request as flask_request
 
@@ -44,6 +45,16 @@ class Server(AuthorizationServer):
         model = cached_client_snapshot(tenant, client_id) or find_client(tenant, client_id)
         return OAuthClient(model) if model is not None else None
 
+    def create_token_response(self, request: Any = None) -> Any:
+        """Refuse, before any grant, what RFC 6749 forbids and Authlib would let by: a parameter
+        given twice (§3.2; Authlib reads the first) and a client authenticating in more than one
+        way (§2.3; Authlib tries the methods in turn)."""
+        oauth_request = self.create_oauth2_request(request)
+        problem = _not_one_of_each(oauth_request)
+        if problem is not None:
+            return self.handle_error_response(oauth_request, InvalidRequestError(description=problem))
+        return super().create_token_response(oauth_request)
+
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Refresh tokens are stored as they are generated; access tokens are self-contained."""
 
@@ -60,6 +71,17 @@ class Server(AuthorizationServer):
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         """No Flask signals: nothing in Portcullis listens to them."""
+
+
+def _not_one_of_each(request: OAuth2Request) -> str | None:
+    repeated = sorted(name for name, values in request.payload.datalist.items() if len(values) > 1)
+    if repeated:
+        return f"{repeated[0]} is given more than once"
+    form = request.payload.data
+    scheme = (request.headers.get("Authorization") or "").strip().partition(" ")[0]
+    if (scheme.lower() == "basic") + ("client_secret" in form) + ("client_assertion" in form) > 1:
+        return "the client authenticates in more than one way"
+    return None
 
 
 def create_server(app: Flask) -> Server:

@@ -63,6 +63,8 @@ ROWS: list[tuple[str, dict[str, str], Headers, dict[str, str], bool]] = [
     ("one scope", {**CC, "scope": "users:read"}, of("service"), {}, True),
     ("a scope twice, out of order", {**CC, "scope": "users:write users:read users:write"}, of("service"), {}, True),
     ("the narrow client's one scope", {**CC, "scope": "users:read"}, of("narrow"), {}, True),
+    ("an empty scope", {**CC, "scope": ""}, of("service"), {}, True),
+    ("scopes with extra spaces", {**CC, "scope": " users:read  users:write "}, of("service"), {}, True),
     ("a wrong secret", CC, lambda rps: basic(rps["service"].client_id, "not-the-secret"), {}, False),
     ("an unknown client", CC, lambda rps: basic("no-such-client", "whatever"), {}, False),
     ("another tenant's client", CC, of("beta"), {}, False),
@@ -86,10 +88,9 @@ ROWS: list[tuple[str, dict[str, str], Headers, dict[str, str], bool]] = [
 ]
 
 
-# Not plain, yet granted: the full path answers them. (It also takes a parameter given twice and
-# credentials given two ways, which RFC 6749 §3.2 and §2.3 forbid: a strictness of its own to add.)
-GRANTED_BY_THE_FULL_PATH_ONLY = ("a percent-encoded client id", "credentials in the form too", "client_secret_post",
-                                 "grant_type twice", "a resource indicator", "an Origin")
+# Not plain, yet granted: the full path answers them.
+GRANTED_BY_THE_FULL_PATH_ONLY = ("a percent-encoded client id", "client_secret_post", "a resource indicator",
+                                 "an Origin")
 
 
 def _form(what: str, form: dict[str, str], rps: dict[str, RP]) -> list[tuple[str, str]]:

@@ -66,13 +66,33 @@ def test_front_responses_carry_the_security_headers(client: FlaskClient, service
     assert "Set-Cookie" not in response.headers
 
 
-def test_a_repeated_parameter_takes_the_first_value_as_the_view_does(client: FlaskClient, service: RP) -> None:
-    body = "grant_type=client_credentials&scope=users%3Aread&scope=users%3Awrite"
+@pytest.mark.parametrize("body", [
+    "grant_type=client_credentials&scope=users%3Aread&scope=users%3Awrite",
+    "grant_type=client_credentials&grant_type=client_credentials",
+])
+def test_a_repeated_parameter_is_refused_by_both_doors(client: FlaskClient, service: RP, body: str) -> None:
+    """RFC 6749 §3.2: parameters must not be included more than once (Authlib would read the first)."""
     headers = {**service.basic, "Content-Type": "application/x-www-form-urlencoded"}
-    front = client.post(f"{service.prefix}/token", data=body, headers=headers)
-    view = client.post(f"{service.prefix}/token?via=view", data=body, headers=headers)
-    assert front.status_code == view.status_code == 200
-    assert front.get_json()["scope"] == view.get_json()["scope"] == "users:read"
+    for path in (f"{service.prefix}/token", f"{service.prefix}/token?via=view"):
+        refused = client.post(path, data=body, headers=headers)
+        assert refused.status_code == 400, path
+        assert refused.get_json()["error"] == "invalid_request"
+        assert "more than once" in refused.get_json()["error_description"]
+
+
+@pytest.mark.parametrize("extra", [
+    {"client_secret": "anything"},
+    {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": "a.b.c"},
+])
+def test_a_client_authenticating_two_ways_is_refused(client: FlaskClient, service: RP, extra: dict[str, str]) -> None:
+    """RFC 6749 §2.3: one authentication method per request, even when one of them is right."""
+    form = {**CC, "client_id": service.client_id, **extra}
+    for path in (f"{service.prefix}/token", f"{service.prefix}/token?via=view"):
+        refused = client.post(path, data=form, headers=service.basic)
+        assert refused.status_code == 400, path
+        assert refused.get_json()["error"] == "invalid_request"
+    assert client.post(f"{service.prefix}/token", data={**CC, "client_id": service.client_id},
+                       headers=service.basic).status_code == 200, "naming itself in the form is not a second way"
 
 
 @pytest.mark.parametrize("body, content_type, status", [
