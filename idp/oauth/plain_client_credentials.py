@@ -3,7 +3,7 @@
 
 A service asking for its machine scopes with HTTP Basic (RFC 6749 §4.4, §2.3.1) is the token
 request sent most often. On the full path, what surrounds the checks and the signature (Authlib's
-request and grant objects, the ORM session, Werkzeug's response) costs three times what they do.
+request and grant objects, the ORM session, Werkzeug's response) costs more than they do.
 Here such a request is answered with the same checks (the client's own methods in
 oauth_client.py, the scope rule `machine_scope`) and the same token (`tokens.issue_access_token`,
 `bearer_token`), and nothing else.
