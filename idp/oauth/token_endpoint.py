@@ -116,14 +116,14 @@ class TokenEndpoint:
         meets the same condition and answers it."""
         try:
             answer = plain_client_credentials.answer(environ, route, pairs)
-            if answer is not None:
-                finish(200)  # nothing to commit unless a signing key was read
+            if answer is None:
+                return None
+            finish(200)  # nothing to commit unless a signing key was read
         except Exception as error:
             rollback()
             log.warning("the plain client_credentials path handed over after %s", type(error).__name__)
             return None
-        if answer is not None:
-            environ["idp.route_template"], environ["idp.tenant"] = "/token", route.account  # for the access line
+        environ["idp.route_template"], environ["idp.tenant"] = "/token", route.account  # for the access line
         return answer
 
     @staticmethod

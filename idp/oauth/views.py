@@ -96,13 +96,13 @@ def continue_after_sign_in(request_id: str, user: User, session: BrowserSession)
     (consent) is left to that GET, so the browser's POST is never the page's address."""
     tenant = current_tenant()
     pending = load_pending(tenant, request_id)
-    if pending is None:  # expired while the person typed: signed in all the same, the GET says so
-        return redirect(url_for("oauth.continue_authorization", request_id=request_id), code=303)
-    outcome = authorization.continue_request(tenant, pending, user, session)
+    outcome = authorization.continue_request(tenant, pending, user, session) if pending is not None else None
     if isinstance(outcome, authorization.ToClient):
         return redirect(outcome.location, code=303)
     if isinstance(outcome, authorization.ToStep):
         return redirect(outcome.url, code=303)
+    # a page to show (consent), or a request that expired while the person typed (signed in all
+    # the same): the GET answers it
     return redirect(url_for("oauth.continue_authorization", request_id=request_id), code=303)
 
 

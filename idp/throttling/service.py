@@ -79,7 +79,7 @@ def check_failures(tenant: Tenant, account_key: str, ip: str) -> bool:
     wait = _wait(counted, clock.now())
     if wait > timedelta(0):
         raise TooManyAttempts(wait)
-    return checks[0] in counted
+    return (SIGN_IN_ACCOUNT, account_key) in counted
 
 
 def record_failure(tenant: Tenant, account_key: str, ip: str) -> None:
